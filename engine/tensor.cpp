@@ -1,0 +1,115 @@
+#include "engine/tensor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace taper {
+
+// A 64-byte aligned block of floats; freed when the last Tensor drops it.
+struct Tensor::Buffer {
+  float* ptr = nullptr;
+  int64_t capacity = 0;  // in floats
+  explicit Buffer(int64_t n) : capacity(n) {
+    size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
+    bytes = (bytes + 63) / 64 * 64;
+    ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!ptr) throw std::bad_alloc();
+  }
+  ~Buffer() { std::free(ptr); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+};
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail("negative dimension in shape ", shape_str(shape));
+    n *= d;
+  }
+  return n;
+}
+
+std::string shape_str(const Shape& shape) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << ")";
+  return os.str();
+}
+
+Tensor::Tensor(const Shape& shape) {
+  resize(shape);
+  zero();
+}
+
+Tensor Tensor::full(const Shape& shape, float value) {
+  Tensor t;
+  t.resize(shape);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::from(const Shape& shape, const std::vector<float>& values) {
+  Tensor t;
+  t.resize(shape);
+  check(static_cast<int64_t>(values.size()) == t.numel(), "Tensor::from: ", values.size(),
+        " values for shape ", shape_str(shape));
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  int n = ndim();
+  if (i < 0) i += n;
+  check(i >= 0 && i < n, "dimension ", i, " out of range for shape ", shape_str(shape_));
+  return shape_[i];
+}
+
+void Tensor::resize(const Shape& shape) {
+  int64_t n = shape_numel(shape);
+  if (!buffer_ || buffer_->capacity < n) {
+    buffer_ = std::make_shared<Buffer>(n);
+  }
+  data_ = buffer_->ptr;
+  shape_ = shape;
+  numel_ = n;
+}
+
+Tensor Tensor::reshaped(const Shape& shape) const {
+  check(shape_numel(shape) == numel_, "cannot reshape ", shape_str(shape_), " to ",
+        shape_str(shape));
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t;
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::fill(float value) { std::fill(data_, data_ + numel_, value); }
+
+void Tensor::copy_from(const Tensor& src) {
+  if (src.data_ == data_ && src.shape_ == shape_) return;
+  resize(src.shape_);
+  if (numel_) std::memcpy(data_, src.data_, sizeof(float) * numel_);
+}
+
+MatMap Tensor::mat() {
+  int64_t rows = ndim() ? shape_[0] : 1;
+  return MatMap(data_, rows, rows ? numel_ / rows : 0);
+}
+
+ConstMatMap Tensor::mat() const {
+  int64_t rows = ndim() ? shape_[0] : 1;
+  return ConstMatMap(data_, rows, rows ? numel_ / rows : 0);
+}
+
+}  // namespace taper

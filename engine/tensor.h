@@ -1,0 +1,76 @@
+// Tensor — a float32 N-d array, contiguous row-major (NCHW for images).
+//
+// Storage is 64-byte aligned and reference counted: copying a Tensor shares
+// the buffer (like PyTorch); clone() copies it. resize() keeps the buffer when
+// it is large enough, so a layer that resizes its output every step allocates
+// only on the first one. Math goes through Eigen Map views over the buffer.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace taper {
+
+using Shape = std::vector<int64_t>;
+
+int64_t shape_numel(const Shape& shape);
+std::string shape_str(const Shape& shape);  // "(2, 3, 4)"
+
+// Eigen views. Row-major matches our memory layout: mat(p, r, c) is the
+// r x c matrix stored row after row at p.
+using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatMap = Eigen::Map<MatrixRM>;
+using ConstMatMap = Eigen::Map<const MatrixRM>;
+using VecMap = Eigen::Map<Eigen::VectorXf>;
+using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(const Shape& shape);  // zero-filled
+
+  static Tensor zeros(const Shape& shape) { return Tensor(shape); }
+  static Tensor full(const Shape& shape, float value);
+  static Tensor from(const Shape& shape, const std::vector<float>& values);
+
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  int64_t dim(int i) const;  // negative i counts from the end
+  int64_t numel() const { return numel_; }
+  bool empty() const { return numel_ == 0; }
+  bool same_shape(const Tensor& other) const { return shape_ == other.shape_; }
+
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  float& operator[](int64_t i) { return data_[i]; }
+  float operator[](int64_t i) const { return data_[i]; }
+
+  // Changes the shape; keeps the buffer if it is large enough, otherwise
+  // allocates a new one. Contents are unspecified afterwards (use zero()).
+  void resize(const Shape& shape);
+  // A tensor with another shape of the same numel, sharing this buffer.
+  Tensor reshaped(const Shape& shape) const;
+  Tensor clone() const;
+
+  void fill(float value);
+  void zero() { fill(0.0f); }
+  void copy_from(const Tensor& src);  // resizes to src's shape and copies
+
+  VecMap vec() { return VecMap(data_, numel_); }
+  ConstVecMap vec() const { return ConstVecMap(data_, numel_); }
+  // View as rows x cols, rows = dim(0), cols = numel / rows.
+  MatMap mat();
+  ConstMatMap mat() const;
+
+ private:
+  struct Buffer;
+  std::shared_ptr<Buffer> buffer_;
+  float* data_ = nullptr;
+  Shape shape_;
+  int64_t numel_ = 0;
+};
+
+}  // namespace taper
