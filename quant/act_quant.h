@@ -1,0 +1,50 @@
+// k-bit activations, 1 <= k <= 8 (DoReFa), and ActQuant, the op.
+//
+//   a = clamp(s, 0, 1),   aq = Q_k(a)             (Q_k: quant/kbit.h)
+//
+// Backward, straight-through inside the clamp window (g = dL/daq):
+//   dL/ds = g   if 0 <= s <= 1   (both ends included, as PyTorch's clamp)
+//   dL/ds = 0   if s < 0 or s > 1
+// With 32 bits the activation is a plain ReLU; model builders use the ReLU
+// layer then, not this op.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/autograd.h"
+
+namespace taper {
+
+// Scalar reference: returns aq and sets *pass to the STE mask 0 <= s <= 1
+// (pass may be null).
+float act_quantize_ref(float s, int k, bool* pass);
+
+// Fast version over n values, bit-identical to act_quantize_ref (vectorized,
+// OpenMP for large buffers). pass (n), if not null, receives the mask as 0/1.
+void act_quantize(const float* s, float* aq, uint8_t* pass, int64_t n, int k);
+
+// ds += g * pass, elementwise over n values.
+void act_quantize_backward(const float* g, const uint8_t* pass, float* ds, int64_t n);
+
+// The activation quantizer as an autograd op: out = Q_k(clamp(x, 0, 1)),
+// same shape as x (any shape, e.g. (N, C, H, W) or (N, F)).
+// bits must be 1..8 (Error otherwise).
+class ActQuant : public Op {
+ public:
+  explicit ActQuant(int bits);
+  Var& forward(Var& x, Tape& tape);
+  void backward() override;
+  int bits() const { return bits_; }
+  const char* type() const override { return "act_quant"; }
+
+ private:
+  int bits_;
+  Var* x_ = nullptr;
+  // Cached by a recorded forward: the STE mask 1{0 <= x <= 1}, one byte per
+  // element of x (the forward returns it, so backward needs neither x nor a
+  // second pass over it).
+  std::vector<uint8_t> pass_;
+};
+
+}  // namespace taper
