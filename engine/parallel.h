@@ -16,6 +16,11 @@ int num_threads();
 // The index of the calling thread inside a parallel region (0 outside).
 int thread_index();
 
+// Loops touching fewer elements than this run on one thread (an OpenMP
+// `if` clause): starting a parallel region costs microseconds, more than a
+// small elementwise loop takes.
+inline constexpr int64_t kMinParallelWork = int64_t(1) << 15;
+
 // Splits [0, n) into `parts` contiguous ranges; range i is [begin, end).
 inline void split_range(int64_t n, int parts, int i, int64_t& begin, int64_t& end) {
   int64_t base = n / parts, extra = n % parts;

@@ -1,0 +1,75 @@
+#include "layers/activation.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+
+namespace taper {
+
+// ---- ReLU ------------------------------------------------------------------
+
+// Forward: y[i] = x[i] > 0 ? x[i] : 0.
+Var& ReLU::forward(Var& x, Tape& tape) {
+  check(!x.data.empty(), "relu: empty input ", shape_str(x.data.shape()),
+        " (expected at least one element)");
+  const int64_t n = x.data.numel();
+  out.data.resize(x.data.shape());  // same shape as x
+  const float* xp = x.data.data();
+  float* yp = out.data.data();
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.0f ? xp[i] : 0.0f;
+  x_ = &x;
+  record(tape, {&x});
+  return out;
+}
+
+// Backward: dx[i] += dy[i] where x[i] > 0 (read as y[i] > 0).
+void ReLU::backward() {
+  if (!x_->requires_grad) return;
+  const int64_t n = out.data.numel();
+  const float* yp = out.data.data();
+  const float* dy = out.grad.data();
+  float* dx = x_->grad_buffer().data();
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+  for (int64_t i = 0; i < n; ++i)
+    if (yp[i] > 0.0f) dx[i] += dy[i];
+}
+
+// ---- Clamp -----------------------------------------------------------------
+
+Clamp::Clamp(float lo, float hi) : lo_(lo), hi_(hi) {
+  check(!std::isnan(lo) && !std::isnan(hi) && lo <= hi, "clamp: bounds [", lo, ", ", hi,
+        "] are not an interval (expected lo <= hi)");
+}
+
+// Forward: y[i] = min(max(x[i], lo), hi).
+Var& Clamp::forward(Var& x, Tape& tape) {
+  check(!x.data.empty(), "clamp: empty input ", shape_str(x.data.shape()),
+        " (expected at least one element)");
+  const int64_t n = x.data.numel();
+  out.data.resize(x.data.shape());  // same shape as x
+  const float* xp = x.data.data();
+  float* yp = out.data.data();
+  const float lo = lo_, hi = hi_;
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] < lo ? lo : (xp[i] > hi ? hi : xp[i]);
+  x_ = &x;
+  record(tape, {&x});
+  return out;
+}
+
+// Backward: dx[i] += dy[i] where lo <= x[i] <= hi, nothing elsewhere.
+void Clamp::backward() {
+  if (!x_->requires_grad) return;
+  const int64_t n = out.data.numel();
+  const float* xp = x_->data.data();
+  const float* dy = out.grad.data();
+  float* dx = x_->grad_buffer().data();
+  const float lo = lo_, hi = hi_;
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
+  for (int64_t i = 0; i < n; ++i)
+    if (xp[i] >= lo && xp[i] <= hi) dx[i] += dy[i];
+}
+
+}  // namespace taper

@@ -1,0 +1,41 @@
+// Elementwise activations.
+//   ReLU:  y = max(x, 0);        dy/dx = 1 where x > 0, else 0 (also at x = 0).
+//   Clamp: y = min(max(x, lo), hi); dy/dx = 1 where lo <= x <= hi (both ends
+//          inclusive, as PyTorch's clamp), else 0.
+// x and y have the same shape, any rank.
+#pragma once
+
+#include "engine/autograd.h"
+
+namespace taper {
+
+class ReLU : public Op {
+ public:
+  Var& forward(Var& x, Tape& tape);
+  void backward() override;
+  const char* type() const override { return "relu"; }
+
+ private:
+  // Cached for backward: only the input Var. The mask x > 0 is read back
+  // from out.data (y > 0 exactly where x > 0), so no mask buffer is kept.
+  Var* x_ = nullptr;
+};
+
+class Clamp : public Op {
+ public:
+  Clamp(float lo, float hi);  // lo <= hi, else Error
+  Var& forward(Var& x, Tape& tape);
+  void backward() override;
+  const char* type() const override { return "clamp"; }
+
+  float lo() const { return lo_; }
+  float hi() const { return hi_; }
+
+ private:
+  float lo_, hi_;
+  // Cached for backward: the input Var. The mask needs x itself: y == lo
+  // cannot tell x == lo (gradient passes) from x < lo (it does not).
+  Var* x_ = nullptr;
+};
+
+}  // namespace taper

@@ -1,0 +1,155 @@
+#include "layers/batchnorm.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+
+namespace taper {
+
+namespace {
+
+// x is (N, C, H, W) or (N, C); channel c's values are x[(n C + c) HW + i] for
+// n < N and i < HW (HW = H W, or 1 for 2-d input).
+struct ChannelLayout {
+  int64_t N, C, HW;
+  int64_t at(int64_t n, int64_t c) const { return (n * C + c) * HW; }
+};
+
+void check_channel_vector(const char* what, const Tensor& t, int64_t C, const Tensor& x) {
+  check(t.ndim() == 1 && t.dim(0) == C, "batchnorm: ", what, " has shape ", shape_str(t.shape()),
+        " but input ", shape_str(x.shape()), " has ", C, " channels (expected (", C, "))");
+}
+
+}  // namespace
+
+// Forward, per channel c:
+//   training: mean = (1/M) sum x, var = (1/M) sum (x - mean)^2 (sums in double);
+//             running_mean = (1 - m) running_mean + m mean,
+//             running_var  = (1 - m) running_var  + m var M / (M - 1).
+//   eval:     mean = running_mean, var = running_var.
+//   y = gamma (x - mean) invstd + beta, invstd = 1 / sqrt(var + eps).
+Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Tensor& running_var,
+                        Tape& tape) {
+  const Tensor& xd = x.data;
+  check(xd.ndim() == 4 || xd.ndim() == 2, "batchnorm: input ", shape_str(xd.shape()),
+        " is neither (N, C, H, W) nor (N, C)");
+  const ChannelLayout L{xd.dim(0), xd.dim(1), xd.ndim() == 4 ? xd.dim(2) * xd.dim(3) : 1};
+  check_channel_vector("gamma", gamma.data, L.C, xd);
+  check_channel_vector("beta", beta.data, L.C, xd);
+  check_channel_vector("running_mean", running_mean, L.C, xd);
+  check_channel_vector("running_var", running_var, L.C, xd);
+  check(momentum >= 0.0f && momentum <= 1.0f, "batchnorm: momentum ", momentum,
+        " is out of range (expected 0 <= momentum <= 1)");
+  check(eps >= 0.0f && std::isfinite(eps), "batchnorm: eps ", eps, " is not a finite value >= 0");
+  const int64_t M = L.N * L.HW;  // values per channel
+  check(!training || M > 1, "batchnorm: training needs more than one value per channel, but input ",
+        shape_str(xd.shape()), " has N*H*W = ", M, " (use a larger batch, or eval mode)");
+
+  out.data.resize(xd.shape());  // same shape as x
+  mean_.resize({L.C});          // (C)
+  invstd_.resize({L.C});        // (C)
+  trained_ = training;
+  const float* xp = xd.data();
+  const float* gp = gamma.data.data();
+  const float* bp = beta.data.data();
+  float* rm = running_mean.data();
+  float* rv = running_var.data();
+  float* yp = out.data.data();
+  const bool train = training;
+  const double m = momentum;
+  // One channel per iteration: every statistic, running-stat slot and output
+  // element belongs to one channel, so threads never share memory, and each
+  // channel's sums run in the same order whatever the thread count.
+#pragma omp parallel for schedule(static) if (xd.numel() >= kMinParallelWork)
+  for (int64_t c = 0; c < L.C; ++c) {
+    double mean, var;
+    if (train) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < L.N; ++n)
+        for (int64_t i = 0; i < L.HW; ++i) sum += xp[L.at(n, c) + i];
+      mean = sum / M;
+      double sq = 0.0;  // second pass around the mean: no cancellation
+      for (int64_t n = 0; n < L.N; ++n)
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const double d = xp[L.at(n, c) + i] - mean;
+          sq += d * d;
+        }
+      var = sq / M;
+      rm[c] = static_cast<float>((1.0 - m) * rm[c] + m * mean);
+      rv[c] = static_cast<float>((1.0 - m) * rv[c] + m * var * M / (M - 1));
+    } else {
+      mean = rm[c];
+      var = rv[c];
+    }
+    const float mu = static_cast<float>(mean);
+    const float invstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+    mean_[c] = mu;
+    invstd_[c] = invstd;
+    const float scale = gp[c] * invstd, shift = bp[c];
+    for (int64_t n = 0; n < L.N; ++n)
+      for (int64_t i = 0; i < L.HW; ++i) {
+        const int64_t j = L.at(n, c) + i;
+        yp[j] = (xp[j] - mu) * scale + shift;
+      }
+  }
+  x_ = &x, gamma_ = &gamma, beta_ = &beta;
+  record(tape, {&x, &gamma, &beta});
+  return out;
+}
+
+// Backward, per channel, with x_hat = (x - mean) invstd and sums over the
+// channel's M values:
+//   dbeta  += sum dy
+//   dgamma += sum dy x_hat
+//   training (mean and invstd depend on x):
+//     dx += gamma invstd (dy - (1/M) sum dy - x_hat (1/M) sum dy x_hat)
+//   eval (running statistics are constants):
+//     dx += gamma invstd dy
+void BatchNorm::backward() {
+  const Tensor& xd = x_->data;
+  const ChannelLayout L{xd.dim(0), xd.dim(1), xd.ndim() == 4 ? xd.dim(2) * xd.dim(3) : 1};
+  const double M = static_cast<double>(L.N * L.HW);
+  const float* xp = xd.data();
+  const float* gp = gamma_->data.data();
+  const float* dy = out.grad.data();
+  // Gradient pointers are fetched here: grad_buffer() may allocate, which
+  // must not happen inside the parallel loop.
+  float* dx = x_->requires_grad ? x_->grad_buffer().data() : nullptr;
+  float* dgamma = gamma_->requires_grad ? gamma_->grad_buffer().data() : nullptr;
+  float* dbeta = beta_->requires_grad ? beta_->grad_buffer().data() : nullptr;
+  const bool train = trained_;
+#pragma omp parallel for schedule(static) if (xd.numel() >= kMinParallelWork)
+  for (int64_t c = 0; c < L.C; ++c) {
+    const float mu = mean_[c], invstd = invstd_[c];
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (int64_t n = 0; n < L.N; ++n)
+      for (int64_t i = 0; i < L.HW; ++i) {
+        const int64_t j = L.at(n, c) + i;
+        sum_dy += dy[j];
+        sum_dy_xhat += double(dy[j]) * ((xp[j] - mu) * invstd);
+      }
+    if (dbeta) dbeta[c] += static_cast<float>(sum_dy);
+    if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat);
+    if (!dx) continue;
+    const float k = gp[c] * invstd;
+    if (train) {
+      const float mean_dy = static_cast<float>(sum_dy / M);
+      const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / M);
+      for (int64_t n = 0; n < L.N; ++n)
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const int64_t j = L.at(n, c) + i;
+          const float xhat = (xp[j] - mu) * invstd;
+          dx[j] += k * (dy[j] - mean_dy - xhat * mean_dy_xhat);
+        }
+    } else {
+      for (int64_t n = 0; n < L.N; ++n)
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const int64_t j = L.at(n, c) + i;
+          dx[j] += k * dy[j];
+        }
+    }
+  }
+}
+
+}  // namespace taper

@@ -1,0 +1,67 @@
+// 2-d pooling over each (H, W) plane of x (N, C, H, W), PyTorch semantics.
+//   MaxPool2d, AvgPool2d: y (N, C, OH, OW) with OH = (H + 2 padding - kernel) / stride + 1
+//     (floor), OW alike; square windows; padding <= kernel / 2 (else Error).
+//     Max pooling pads with -inf (a padded cell never wins). Average pooling
+//     pads with zeros and always divides by kernel * kernel (PyTorch's default
+//     count_include_pad = true).
+//   GlobalAvgPool: y (N, C), the mean of each plane.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/autograd.h"
+
+namespace taper {
+
+class MaxPool2d : public Op {
+ public:
+  MaxPool2d(int kernel, int stride, int padding);
+  Var& forward(Var& x, Tape& tape);
+  void backward() override;
+  const char* type() const override { return "maxpool"; }
+
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int padding() const { return padding_; }
+
+ private:
+  int kernel_, stride_, padding_;
+  Var* x_ = nullptr;
+  // (N, C, OH, OW) cached for backward: for each output, the index h * W + w
+  // in its input plane of the window's maximum (the first one on ties). The
+  // gradient goes there and nowhere else; keeping the index means backward
+  // never rescans the windows.
+  std::vector<int32_t> argmax_;
+};
+
+class AvgPool2d : public Op {
+ public:
+  AvgPool2d(int kernel, int stride, int padding);
+  Var& forward(Var& x, Tape& tape);
+  void backward() override;
+  const char* type() const override { return "avgpool"; }
+
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int padding() const { return padding_; }
+
+ private:
+  int kernel_, stride_, padding_;
+  // Cached for backward: the input Var only (for its shape and grad); the
+  // derivative 1 / kernel^2 needs no values.
+  Var* x_ = nullptr;
+};
+
+class GlobalAvgPool : public Op {
+ public:
+  Var& forward(Var& x, Tape& tape);
+  void backward() override;
+  const char* type() const override { return "globalavgpool"; }
+
+ private:
+  // Cached for backward: the input Var only (for its shape and grad).
+  Var* x_ = nullptr;
+};
+
+}  // namespace taper
