@@ -1,0 +1,13 @@
+// The one translation unit that compiles stb_image and stb_image_write
+// (header-only libraries: exactly one file defines the implementation).
+// taper decodes PNG and JPEG (data sets) and writes PNG and JPEG (tests, tools).
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+// Third-party C code: its warnings are not ours to fix.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <stb_image.h>
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
