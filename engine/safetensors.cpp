@@ -17,7 +17,8 @@
 
 // Tensor bytes are copied to and from memory as they are, so the host must
 // be little-endian like the format (x86 and ARM are).
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors I/O assumes a little-endian host");
 
 namespace taper {
 
@@ -33,10 +34,9 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // Position of each dtype in the Rust library's Dtype enum; files list
 // tensors by descending rank, then name. -1: unknown.
 int dtype_rank(const std::string& d) {
-  static const std::map<std::string, int> rank = {{"BOOL", 0}, {"U8", 1},   {"I8", 2},
-                                                  {"I16", 5},  {"F16", 7},  {"BF16", 8},
-                                                  {"I32", 9},  {"F32", 11}, {"F64", 12},
-                                                  {"I64", 13}};
+  static const std::map<std::string, int> rank = {{"BOOL", 0}, {"U8", 1},   {"I8", 2},  {"I16", 5},
+                                                  {"F16", 7},  {"BF16", 8}, {"I32", 9}, {"F32", 11},
+                                                  {"F64", 12}, {"I64", 13}};
   auto it = rank.find(d);
   return it == rank.end() ? -1 : it->second;
 }
@@ -116,12 +116,11 @@ HeaderEntry parse_entry(const std::string& name, const json& v, uint64_t data_le
     h.entry.shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
   }
   int64_t bytes = 0;
-  check(byte_size(h.entry.shape, size, &bytes), what, ": shape ", shape.dump(),
-        " is too large");
+  check(byte_size(h.entry.shape, size, &bytes), what, ": shape ", shape.dump(), " is too large");
 
   const json& off = v["data_offsets"];
-  check(off.is_array() && off.size() == 2, what,
-        ": data_offsets must be [begin, end], got ", off.dump());
+  check(off.is_array() && off.size() == 2, what, ": data_offsets must be [begin, end], got ",
+        off.dump());
   h.begin = parse_offset(off[0], name, file);
   h.end = parse_offset(off[1], name, file);
   check(h.begin <= h.end, what, ": data_offsets ", off.dump(), " have begin > end");
@@ -205,8 +204,8 @@ float half_to_float(uint16_t bits) {
   if (exponent == 0)
     magnitude = std::ldexp(float(mantissa), -24);
   else if (exponent == 31)
-    magnitude = mantissa ? std::numeric_limits<float>::quiet_NaN()
-                         : std::numeric_limits<float>::infinity();
+    magnitude =
+        mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
   else
     magnitude = std::ldexp(float(1024 + mantissa), exponent - 25);
   return sign ? -magnitude : magnitude;
@@ -398,8 +397,7 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
 
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  check(f != nullptr, "cannot write ", file, ": cannot create '", tmp, "': ",
-        std::strerror(errno));
+  check(f != nullptr, "cannot write ", file, ": cannot create '", tmp, "': ", std::strerror(errno));
   char prefix[8];
   const uint64_t n = text.size();
   std::memcpy(prefix, &n, 8);

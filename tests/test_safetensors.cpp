@@ -166,12 +166,10 @@ TEST_CASE("safetensors header without padding, offsets contiguous in name order"
   two.put("b", Tensor::from({1}, {2.0f}));
   two.put("a", Tensor::from({2}, {1.0f, 1.5f}));
   save_safetensors(path, two);
-  const std::string header2 =
-      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
-  CHECK(read_file(path) ==
-        file_bytes(header2 + std::string((8 - header2.size() % 8) % 8, ' '),
-                   float_bytes({1.0f, 1.5f, 2.0f})));
+  const std::string header2 = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                              R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
+  CHECK(read_file(path) == file_bytes(header2 + std::string((8 - header2.size() % 8) % 8, ' '),
+                                      float_bytes({1.0f, 1.5f, 2.0f})));
 }
 
 TEST_CASE("safetensors converts F64, F16 and BF16 to float and narrow integers to int64") {
@@ -188,14 +186,13 @@ TEST_CASE("safetensors converts F64, F16 and BF16 to float and narrow integers t
   data.append(reinterpret_cast<const char*>(&i16), 2);
   data += '\x80';
   data += '\xff';
-  std::string header =
-      R"({"d":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},)"
-      R"("h":{"dtype":"F16","shape":[2,3],"data_offsets":[16,28]},)"
-      R"("b":{"dtype":"BF16","shape":[3],"data_offsets":[28,34]},)"
-      R"("i32":{"dtype":"I32","shape":[2],"data_offsets":[34,42]},)"
-      R"("i16":{"dtype":"I16","shape":[1],"data_offsets":[42,44]},)"
-      R"("i8":{"dtype":"I8","shape":[1],"data_offsets":[44,45]},)"
-      R"("u8":{"dtype":"U8","shape":[1],"data_offsets":[45,46]}})";
+  std::string header = R"({"d":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},)"
+                       R"("h":{"dtype":"F16","shape":[2,3],"data_offsets":[16,28]},)"
+                       R"("b":{"dtype":"BF16","shape":[3],"data_offsets":[28,34]},)"
+                       R"("i32":{"dtype":"I32","shape":[2],"data_offsets":[34,42]},)"
+                       R"("i16":{"dtype":"I16","shape":[1],"data_offsets":[42,44]},)"
+                       R"("i8":{"dtype":"I8","shape":[1],"data_offsets":[44,45]},)"
+                       R"("u8":{"dtype":"U8","shape":[1],"data_offsets":[45,46]}})";
   const std::string path = scratch.path("convert.safetensors");
   write_file(path, file_bytes(header, data));
   SafeTensors st = load_safetensors(path);
