@@ -26,8 +26,7 @@ int main(int argc, char** argv) {
   try {
     for (const auto& c : taper::app::commands())
       if (name == c.name) return c.run(argc - 1, argv + 1);
-    std::fprintf(stderr, "taper: unknown command '%s'\n", name.c_str());
-    usage(stderr);
+    std::fprintf(stderr, "taper: unknown command '%s' (run 'taper --help' for the list)\n", name.c_str());
     return 2;
   } catch (const taper::Error& e) {
     std::fprintf(stderr, "taper %s: error: %s\n", name.c_str(), e.what());

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -295,33 +296,51 @@ ModelSpec apply_width(const ModelSpec& spec, double width) {
         " is out of range (0, 64]");
   ModelSpec out = spec;
   const int n = static_cast<int>(out.layers.size());
-  // Divisor each producer's channel count must keep: its own groups, and the
-  // groups of every grouped conv that reads its channels, found by walking
-  // back from each grouped conv through channel-preserving layers.
-  std::vector<int64_t> divisor(n, 1);
-  for (int i = 0; i < n; ++i)
-    if (out.layers[i].type == "conv") divisor[i] = out.layers[i].groups;
+
+  // The channel sources of a layer's output: the conv/linear layers (or the
+  // network input, -1) whose channel count it carries, found by walking back
+  // through layers that keep the channel count (batch norm, activations,
+  // pooling, flatten, dropout) and through both inputs of an add.
+  std::vector<std::vector<int>> sources(n);
+  auto sources_of = [&](int i) -> std::vector<int> { return i < 0 ? std::vector<int>{-1} : sources[i]; };
   for (int i = 0; i < n; ++i) {
     const LayerSpec& L = out.layers[i];
-    if (L.type != "conv" || L.groups == 1) continue;
-    std::vector<int> stack = {L.inputs[0]};
-    while (!stack.empty()) {
-      int j = stack.back();
-      stack.pop_back();
-      if (j < 0) continue;  // the network input: its channels never change
-      const LayerSpec& P = out.layers[j];
-      if (P.has_weights()) {
-        divisor[j] = std::lcm(divisor[j], L.groups);
-      } else {
-        for (int k : P.inputs) stack.push_back(k);
-      }
+    if (L.has_weights()) {
+      sources[i] = {i};
+    } else {
+      for (int in : L.inputs)
+        for (int s : sources_of(in)) sources[i].push_back(s);
     }
+  }
+
+  // Producers whose outputs are added must keep equal channel counts, so
+  // they form one group (union-find, element n stands for the network input).
+  std::vector<int> parent(n + 1);
+  for (int i = 0; i <= n; ++i) parent[i] = i;
+  std::function<int(int)> find = [&](int i) { return parent[i] == i ? i : parent[i] = find(parent[i]); };
+  auto node = [&](int s) { return s < 0 ? n : s; };
+  for (int i = 0; i < n; ++i)
+    if (out.layers[i].type == "add")
+      for (int s : sources[i]) parent[find(node(s))] = find(node(sources[i][0]));
+
+  // A group's channel count must be divisible by the groups of every conv
+  // among its members and of every grouped conv that reads it. A group that
+  // holds the network input or a "classes" output never changes.
+  std::vector<int64_t> divisor(n + 1, 1);
+  std::vector<bool> pinned(n + 1, false);
+  pinned[find(n)] = true;
+  for (int i = 0; i < n; ++i) {
+    const LayerSpec& L = out.layers[i];
+    if (L.type == "conv") divisor[find(i)] = std::lcm(divisor[find(i)], L.groups);
+    if (L.out_is_classes) pinned[find(i)] = true;
+    if (L.type == "conv" && L.groups > 1)
+      for (int s : sources_of(L.inputs[0])) divisor[find(node(s))] = std::lcm(divisor[find(node(s))], L.groups);
   }
   for (int i = 0; i < n; ++i) {
     LayerSpec& L = out.layers[i];
-    if (!L.has_weights() || L.out_is_classes) continue;
+    if (!L.has_weights() || pinned[find(i)]) continue;
     int64_t& c = L.type == "conv" ? L.out_channels : L.out_features;
-    int64_t d = divisor[i];
+    int64_t d = divisor[find(i)];
     c = std::max<int64_t>(d, std::llround(static_cast<double>(c) * width / d) * d);
   }
   infer_shapes(out);

@@ -62,7 +62,9 @@ ModelSpec load_model_file(const std::string& path);
 // round(C * width): conv out_channels and linear out_features except the
 // output ("classes"). Each count is rounded to the nearest multiple of the
 // groups that constrain it (its own and those of grouped convs it feeds),
-// at least one multiple. Re-runs shape inference.
+// at least one multiple. Layers whose outputs meet in an add are scaled
+// together (same count); if such a group includes the network input or a
+// "classes" output, it keeps its channels. Re-runs shape inference.
 ModelSpec apply_width(const ModelSpec& spec, double width);
 
 // Recomputes in_shape/out_shape of every layer; throws Error naming the layer

@@ -136,6 +136,36 @@ TEST_CASE("width multiplier") {
   CHECK_THROWS_AS(apply_width(spec, NAN), Error);
 }
 
+TEST_CASE("width multiplier keeps the inputs of an add equal") {
+  // Branch a feeds a 2-group conv (so it must stay even), branch b does not;
+  // their sum must still agree at any width.
+  const char* text = R"({"name": "t", "input": [3, 8, 8], "classes": 2, "layers": [
+    {"name": "a", "type": "conv", "out_channels": 6, "kernel": 1},
+    {"name": "b", "type": "conv", "out_channels": 6, "kernel": 1, "input": "input"},
+    {"name": "sum", "type": "add", "inputs": ["a", "b"]},
+    {"name": "g", "type": "conv", "out_channels": 4, "kernel": 1, "groups": 2, "input": "a"},
+    {"name": "pool", "type": "globalavgpool"},
+    {"name": "fc", "type": "linear", "out_features": "classes"}]})";
+  ModelSpec spec = parse_model_json(text, "t.json");
+  for (double w : {0.5, 1.1, 1.25, 1.7, 3.0}) {
+    INFO("width " << w);
+    ModelSpec m = apply_width(spec, w);
+    CHECK(m.layers[0].out_channels == m.layers[1].out_channels);
+    CHECK(m.layers[0].out_channels % 2 == 0);
+  }
+  CHECK(apply_width(spec, 1.1).layers[0].out_channels == 6);  // 6.6 -> nearest even is 6
+  // An add that reads the network input pins the other branch.
+  const char* pinned = R"({"name": "p", "input": [3, 8, 8], "classes": 2, "layers": [
+    {"name": "c", "type": "conv", "out_channels": 3, "kernel": 1},
+    {"name": "sum", "type": "add", "inputs": ["c", "input"]},
+    {"name": "d", "type": "conv", "out_channels": 5, "kernel": 1},
+    {"name": "pool", "type": "globalavgpool"},
+    {"name": "fc", "type": "linear", "out_features": "classes"}]})";
+  ModelSpec p = apply_width(parse_model_json(pinned, "p.json"), 2.0);
+  CHECK(p.layers[0].out_channels == 3);
+  CHECK(p.layers[2].out_channels == 10);
+}
+
 TEST_CASE("match size: the largest width that fits") {
   ModelSpec spec = model("resnet20");
   std::vector<int> two(3, 2), one(3, 1), fp(3, 32);

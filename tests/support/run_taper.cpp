@@ -1,0 +1,47 @@
+#include "support/run_taper.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace taper::testing {
+
+std::string taper_bin() {
+  const char* env = std::getenv("TAPER_BIN");
+  return env ? env : std::string(TAPER_SOURCE_DIR) + "/build/taper";
+}
+
+static std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+RunResult run_taper(const std::string& args) {
+  TempDir io;
+  std::string cmd = taper_bin() + " " + args + " >" + (io / "out") + " 2>" + (io / "err");
+  int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(io / "out");
+  r.err = slurp(io / "err");
+  return r;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/taper-test-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::string cmd = "rm -rf '" + path_ + "'";
+  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path_.c_str());
+}
+
+}  // namespace taper::testing
