@@ -28,6 +28,37 @@ static std::string grouped(int64_t n) {
   return out;
 }
 
+nlohmann::ordered_json size_json(const ModelSpec& spec, const std::string& wbits,
+                                 const std::vector<int>& stage_bits, int abits, double width) {
+  SizeReport r = size_report(spec, stage_bits);
+  nlohmann::ordered_json j;
+  j["model"] = spec.name;
+  j["wbits"] = wbits;
+  j["stage_bits"] = stage_bits;
+  j["abits"] = abits;
+  j["width"] = width;
+  j["layers"] = nlohmann::ordered_json::array();
+  for (const auto& row : r.layers) {
+    nlohmann::ordered_json l;
+    l["name"] = row.name;
+    l["type"] = row.type;
+    l["stage"] = row.stage ? nlohmann::ordered_json(row.stage) : nlohmann::ordered_json(nullptr);
+    l["params"] = row.params;
+    l["bias_params"] = row.bias_params;
+    l["wbits"] = row.wbits;
+    l["bytes"] = row.bytes;
+    j["layers"].push_back(l);
+  }
+  j["quantized_params"] = r.quantized_params;
+  j["avg_weight_bits"] = r.avg_weight_bits;
+  j["quantized_weight_bytes"] = r.quantized_weight_bytes;
+  j["weight_bytes"] = r.weight_bytes;
+  j["total_bytes"] = r.total_bytes;
+  j["fp32_bytes"] = r.fp32_bytes;
+  j["size_kind"] = "computed";  // not yet measured from a packed export
+  return j;
+}
+
 int cmd_summary(int argc, char** argv) {
   Args args(argc, argv, {"--json"});
   if (args.help()) {
@@ -41,31 +72,7 @@ int cmd_summary(int argc, char** argv) {
   SizeReport r = size_report(c.spec, c.stage_bits);
 
   if (as_json) {
-    nlohmann::ordered_json j;
-    j["model"] = c.spec.name;
-    j["wbits"] = c.wbits;
-    j["stage_bits"] = c.stage_bits;
-    j["abits"] = c.abits;
-    j["width"] = c.width;
-    j["layers"] = nlohmann::ordered_json::array();
-    for (const auto& row : r.layers) {
-      nlohmann::ordered_json l;
-      l["name"] = row.name;
-      l["type"] = row.type;
-      l["stage"] = row.stage ? nlohmann::ordered_json(row.stage) : nlohmann::ordered_json(nullptr);
-      l["params"] = row.params;
-      l["bias_params"] = row.bias_params;
-      l["wbits"] = row.wbits;
-      l["bytes"] = row.bytes;
-      j["layers"].push_back(l);
-    }
-    j["quantized_params"] = r.quantized_params;
-    j["avg_weight_bits"] = r.avg_weight_bits;
-    j["quantized_weight_bytes"] = r.quantized_weight_bytes;
-    j["weight_bytes"] = r.weight_bytes;
-    j["total_bytes"] = r.total_bytes;
-    j["fp32_bytes"] = r.fp32_bytes;
-    j["size_kind"] = "computed";  // not yet measured from a packed export
+    nlohmann::ordered_json j = size_json(c.spec, c.wbits, c.stage_bits, c.abits, c.width);
     if (c.match) {
       j["match_size"] = {{"wbits", c.match->spec},
                          {"weight_bytes", c.match->target_weight_bytes},

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "apps/args.h"
 #include "models/model_spec.h"
 
@@ -31,5 +33,9 @@ std::string resolve_model_path(const std::string& arg);
 
 // Reads --wbits, --abits, --width and --match-size for the model file.
 ModelChoice read_model_choice(Args& args, const std::string& model_arg);
+
+// The size report as one JSON object (what `taper summary --json` prints).
+nlohmann::ordered_json size_json(const ModelSpec& spec, const std::string& wbits,
+                                 const std::vector<int>& stage_bits, int abits, double width);
 
 }  // namespace taper::app

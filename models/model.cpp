@@ -110,6 +110,8 @@ void Model::init(uint64_t seed) {
       for (int64_t k = 0; k < n.weight.data.numel(); ++k) n.weight.data[k] = rng.uniform(-bound, bound);
       if (L.bias)
         for (int64_t k = 0; k < n.bias.data.numel(); ++k) n.bias.data[k] = rng.uniform(-bound, bound);
+    } else if (L.type == "dropout") {
+      static_cast<Dropout&>(*n.op).rng = Rng(seed, 1000000 + i);
     } else if (L.type == "batchnorm") {
       n.weight.data.fill(1.0f);
       n.bias.data.zero();
@@ -236,5 +238,22 @@ void Model::load(const SafeTensors& in, const std::string& others_prefix) {
 }
 
 int Model::layer_bits(size_t layer) const { return nodes_.at(layer)->wbits; }
+
+std::vector<std::string> Model::rng_states() const {
+  std::vector<std::string> out;
+  for (const auto& n : nodes_)
+    if (n->layer->type == "dropout") out.push_back(static_cast<const Dropout&>(*n->op).rng.state());
+  return out;
+}
+
+void Model::set_rng_states(const std::vector<std::string>& states) {
+  size_t k = 0;
+  for (auto& n : nodes_)
+    if (n->layer->type == "dropout") {
+      check(k < states.size(), "expected a random state for dropout layer '", n->layer->name, "'");
+      static_cast<Dropout&>(*n->op).rng.set_state(states[k++]);
+    }
+  check(k == states.size(), "got ", states.size(), " dropout random states for ", k, " dropout layers");
+}
 
 }  // namespace taper

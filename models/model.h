@@ -37,7 +37,7 @@ class Model {
 
   // PyTorch's default initialization, seeded: conv and linear weights and
   // biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); batch norm gamma 1, beta 0,
-  // running mean 0, running variance 1.
+  // running mean 0, running variance 1. Dropout streams are reseeded too.
   void init(uint64_t seed);
 
   // x (N, C, H, W) -> logits (N, classes). Records on the tape when it records.
@@ -59,6 +59,11 @@ class Model {
   // someone else in the same file (a checkpoint's optimizer state) and are
   // skipped.
   void load(const SafeTensors& in, const std::string& others_prefix = "");
+
+  // The random streams of the dropout layers (in layer order), as text, so a
+  // resumed run draws the same masks as an uninterrupted one.
+  std::vector<std::string> rng_states() const;
+  void set_rng_states(const std::vector<std::string>& states);  // Error on a count mismatch
 
   const ModelSpec& spec() const { return spec_; }
   const BuildOptions& options() const { return options_; }

@@ -14,32 +14,12 @@
 
 #include "data/dataset.h"
 #include "engine/rng.h"
+#include "support/temp_dir.h"
 
 namespace taper {
 namespace testing {
 
 // A fresh folder under /tmp, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/taper-data-test-XXXXXX";
-    char* made = mkdtemp(name);
-    if (!made) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
 using Bytes = std::vector<uint8_t>;
 
 inline void write_bytes(const std::string& path, const Bytes& bytes) {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "data_fixtures.h"
 #include "engine/safetensors.h"
 #include "support/run_taper.h"
 
@@ -10,11 +11,6 @@ using namespace taper;
 using namespace taper::testing;
 
 namespace {
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
 
 // Runs taper and checks: exit code 2, one line on stderr containing `needle`.
 void expect_usage_error(const std::string& args, const std::string& needle) {

@@ -33,15 +33,4 @@ RunResult run_taper(const std::string& args) {
   return r;
 }
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/taper-test-XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::string cmd = "rm -rf '" + path_ + "'";
-  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path_.c_str());
-}
-
 }  // namespace taper::testing
