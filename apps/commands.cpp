@@ -2,18 +2,20 @@
 
 namespace taper::app {
 
-int cmd_version(int argc, char** argv);
-int cmd_summary(int argc, char** argv);
-int cmd_forward(int argc, char** argv);
-int cmd_train(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_forward(int argc, char** argv);
+int cmd_summary(int argc, char** argv);
+int cmd_train(int argc, char** argv);
+int cmd_version(int argc, char** argv);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"eval", "measure a checkpoint on a data set", cmd_eval},
-      {"forward", "run a network on tensors from a safetensors file (PyTorch interop)", cmd_forward},
-      {"summary", "layers, bits and sizes of a model under a bit policy", cmd_summary},
       {"train", "train a network on a data set (checkpoints, resume, metrics, curves)", cmd_train},
+      {"eval", "measure a checkpoint on a data set", cmd_eval},
+      {"summary", "layers, bits and sizes of a model under a bit policy", cmd_summary},
+      {"forward", "run a network on tensors from a safetensors file (PyTorch interop)", cmd_forward},
+      {"bench", "time training steps and inference forwards (same fields as the PyTorch anchor)", cmd_bench},
       {"version", "print the version and build flags", cmd_version},
   };
   return table;
