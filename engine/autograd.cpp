@@ -31,13 +31,19 @@ void Tape::backward(Var& root) { backward(root, Tensor::full(root.data.shape(), 
 void Tape::backward(Var& root, const Tensor& seed) {
   check(seed.same_shape(root.data), "backward: seed shape ", shape_str(seed.shape()),
         " does not match root shape ", shape_str(root.data.shape()));
-  // The one place intermediate gradients are zeroed.
-  for (Op* op : ops_) {
-    op->out.grad.resize(op->out.data.shape());
-    op->out.grad.zero();
-  }
+  // The one place intermediate gradients are reset: they start empty, and the
+  // first backward that adds into one gets it zero-filled (Var::grad_buffer).
+  for (Op* op : ops_) op->out.grad = Tensor();
   root.grad_buffer().vec() += seed.vec();
-  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) (*it)->backward();
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+    Op* op = *it;
+    // An output no gradient reached (a dead branch) contributes nothing.
+    if (!op->out.grad.empty()) op->backward();
+    // Every reader of this output ran its backward before this op did, so
+    // nothing needs this gradient any more: its buffer goes back to the pool.
+    // This keeps the gradients of only a few layers alive at a time.
+    op->out.grad = Tensor();
+  }
   ops_.clear();
 }
 

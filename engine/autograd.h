@@ -7,10 +7,14 @@
 // out.grad and ADDS (+=) into the grads of its inputs that require a gradient.
 //
 // The accumulate rule: backward never assigns a gradient, it only adds. Grads
-// are zeroed in one place per kind: Tape::backward zeros the grads of every
-// op output it recorded (the intermediates) before the reverse sweep;
-// parameters (leaves) keep accumulating across backward calls until
-// zero_grad() clears them, which the training step calls once per step.
+// are reset in one place per kind: Tape::backward empties the grads of every
+// op output it recorded (the intermediates) before the reverse sweep, and the
+// first backward that adds into one gets it zero-filled (Var::grad_buffer);
+// once the op that produced an output has run its backward, that output's
+// grad is released (as PyTorch frees non-leaf grads), so only a few layers'
+// gradients are alive at once. Parameters (leaves) keep accumulating across
+// backward calls until zero_grad() clears them, which the training step calls
+// once per step.
 //
 // An Op object is one node: each call site in a model owns its own Op, which
 // keeps its output and cached buffers between steps, so a warm training step

@@ -3,24 +3,74 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 #include <sstream>
 
 #include "engine/error.h"
 
 namespace taper {
 
-// A 64-byte aligned block of floats; freed when the last Tensor drops it.
+// A pool of freed buffers, by byte size. A training step allocates the same
+// sizes every step (activations, gradients, workspaces), so after the first
+// step every allocation is served from here: no malloc, no page faults, no
+// zeroed pages from the kernel. At most kPoolDepth buffers per size are kept.
+namespace {
+
+constexpr size_t kPoolDepth = 16;
+
+struct BufferPool {
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<float*>> free;
+};
+
+BufferPool& pool() {
+  static BufferPool* p = new BufferPool;  // never destroyed: buffers may die during exit
+  return *p;
+}
+
+float* pool_take(size_t bytes) {
+  {
+    BufferPool& p = pool();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    auto it = p.free.find(bytes);
+    if (it != p.free.end() && !it->second.empty()) {
+      float* ptr = it->second.back();
+      it->second.pop_back();
+      return ptr;
+    }
+  }
+  auto* ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!ptr) throw std::bad_alloc();
+  return ptr;
+}
+
+void pool_give(float* ptr, size_t bytes) {
+  BufferPool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  auto& list = p.free[bytes];
+  if (list.size() < kPoolDepth) {
+    list.push_back(ptr);
+    return;
+  }
+  std::free(ptr);
+}
+
+}  // namespace
+
+// A 64-byte aligned block of floats, from the pool and back to it when the
+// last Tensor drops it.
 struct Tensor::Buffer {
   float* ptr = nullptr;
   int64_t capacity = 0;  // in floats
+  size_t bytes = 0;
   explicit Buffer(int64_t n) : capacity(n) {
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
+    bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
     bytes = (bytes + 63) / 64 * 64;
-    ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (!ptr) throw std::bad_alloc();
+    ptr = pool_take(bytes);
   }
-  ~Buffer() { std::free(ptr); }
+  ~Buffer() { pool_give(ptr, bytes); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 };

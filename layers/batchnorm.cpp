@@ -1,9 +1,11 @@
 #include "layers/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "quant/kbit.h"
 
 namespace taper {
 
@@ -21,7 +23,30 @@ void check_channel_vector(const char* what, const Tensor& t, int64_t C, const Te
         " but input ", shape_str(x.shape()), " has ", C, " channels (expected (", C, "))");
 }
 
+// The fused activation of s (the batch-norm output) and its mask. The
+// quantizer is Q_k(clamp(s, 0, 1)) with the same float operations as
+// act_quantize (quant/act_quant.cpp), so fused and separate agree bit for bit.
+inline float activate(FusedActivation act, float s, float steps) {
+  switch (act) {
+    case FusedActivation::relu: return s > 0.0f ? s : 0.0f;
+    case FusedActivation::quantize: return quantize_steps(std::min(std::max(s, 0.0f), 1.0f), steps);
+    default: return s;
+  }
+}
+inline bool passes(FusedActivation act, float s) {
+  switch (act) {
+    case FusedActivation::relu: return s > 0.0f;
+    case FusedActivation::quantize: return s >= 0.0f && s <= 1.0f;
+    default: return true;
+  }
+}
+
 }  // namespace
+
+void BatchNorm::fuse_activation(FusedActivation act, int bits) {
+  act_ = act;
+  steps_ = act == FusedActivation::quantize ? quant_steps(bits, "batchnorm fused activation") : 0.0f;
+}
 
 // Forward, per channel c:
 //   training: mean = (1/M) sum x, var = (1/M) sum (x - mean)^2 (sums in double);
@@ -58,6 +83,8 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
   float* yp = out.data.data();
   const bool train = training;
   const double m = momentum;
+  const FusedActivation act = act_;
+  const float steps = steps_;
   // One channel per iteration: every statistic, running-stat slot and output
   // element belongs to one channel, so threads never share memory, and each
   // channel's sums run in the same order whatever the thread count.
@@ -87,11 +114,19 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
     mean_[c] = mu;
     invstd_[c] = invstd;
     const float scale = gp[c] * invstd, shift = bp[c];
-    for (int64_t n = 0; n < L.N; ++n)
-      for (int64_t i = 0; i < L.HW; ++i) {
-        const int64_t j = L.at(n, c) + i;
-        yp[j] = (xp[j] - mu) * scale + shift;
-      }
+    if (act == FusedActivation::none) {
+      for (int64_t n = 0; n < L.N; ++n)
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const int64_t j = L.at(n, c) + i;
+          yp[j] = (xp[j] - mu) * scale + shift;
+        }
+    } else {
+      for (int64_t n = 0; n < L.N; ++n)
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const int64_t j = L.at(n, c) + i;
+          yp[j] = activate(act, (xp[j] - mu) * scale + shift, steps);
+        }
+    }
   }
   x_ = &x, gamma_ = &gamma, beta_ = &beta;
   record(tape, {&x, &gamma, &beta});
@@ -99,7 +134,8 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
 }
 
 // Backward, per channel, with x_hat = (x - mean) invstd and sums over the
-// channel's M values:
+// channel's M values. With a fused activation, dy below is first masked:
+// dy = dL/dy * pass(s), s = gamma x_hat + beta recomputed as in forward.
 //   dbeta  += sum dy
 //   dgamma += sum dy x_hat
 //   training (mean and invstd depend on x):
@@ -119,15 +155,23 @@ void BatchNorm::backward() {
   float* dgamma = gamma_->requires_grad ? gamma_->grad_buffer().data() : nullptr;
   float* dbeta = beta_->requires_grad ? beta_->grad_buffer().data() : nullptr;
   const bool train = trained_;
+  const FusedActivation act = act_;
+  const float* bp = beta_->data.data();
 #pragma omp parallel for schedule(static) if (xd.numel() >= kMinParallelWork)
   for (int64_t c = 0; c < L.C; ++c) {
     const float mu = mean_[c], invstd = invstd_[c];
+    const float scale = gp[c] * invstd, shift = bp[c];
+    // The gradient reaching the normalization: dy, masked by the fused activation.
+    auto g = [&](int64_t j) {
+      return act == FusedActivation::none || passes(act, (xp[j] - mu) * scale + shift) ? dy[j] : 0.0f;
+    };
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int64_t n = 0; n < L.N; ++n)
       for (int64_t i = 0; i < L.HW; ++i) {
         const int64_t j = L.at(n, c) + i;
-        sum_dy += dy[j];
-        sum_dy_xhat += double(dy[j]) * ((xp[j] - mu) * invstd);
+        const float gj = g(j);
+        sum_dy += gj;
+        sum_dy_xhat += double(gj) * ((xp[j] - mu) * invstd);
       }
     if (dbeta) dbeta[c] += static_cast<float>(sum_dy);
     if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat);
@@ -140,13 +184,13 @@ void BatchNorm::backward() {
         for (int64_t i = 0; i < L.HW; ++i) {
           const int64_t j = L.at(n, c) + i;
           const float xhat = (xp[j] - mu) * invstd;
-          dx[j] += k * (dy[j] - mean_dy - xhat * mean_dy_xhat);
+          dx[j] += k * (g(j) - mean_dy - xhat * mean_dy_xhat);
         }
     } else {
       for (int64_t n = 0; n < L.N; ++n)
         for (int64_t i = 0; i < L.HW; ++i) {
           const int64_t j = L.at(n, c) + i;
-          dx[j] += k * dy[j];
+          dx[j] += k * g(j);
         }
     }
   }

@@ -9,14 +9,26 @@
 // true, recording or not. Eval (training = false): running statistics.
 // running_mean / running_var are buffers, not parameters: plain Tensors that
 // the model owns and saves with its checkpoint.
+//
+// Fused activation (optional): y = act(s) with s the batch-norm output and act
+// a ReLU or the k-bit activation quantizer Q_k(clamp(s, 0, 1)) (quant/), in
+// the same pass. The result is bit-identical to BatchNorm followed by ReLU or
+// ActQuant, but s is never stored: backward recomputes it from x to rebuild
+// the activation's mask (ReLU: s > 0; quantizer: 0 <= s <= 1), which saves a
+// buffer as large as x in every conv block and one pass over memory.
 #pragma once
 
 #include "engine/autograd.h"
 
 namespace taper {
 
+enum class FusedActivation { none, relu, quantize };
+
 class BatchNorm : public Op {
  public:
+  // Applies `act` after the normalization; `bits` (1..8) for quantize.
+  void fuse_activation(FusedActivation act, int bits = 0);
+
   Var& forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Tensor& running_var,
                Tape& tape);
   void backward() override;
@@ -39,6 +51,8 @@ class BatchNorm : public Op {
   // one multiply-add per element. Copying the running statistics keeps
   // backward right even if they change in between.
   bool trained_ = false;
+  FusedActivation act_ = FusedActivation::none;
+  float steps_ = 0.0f;  // 2^bits - 1 for a fused quantizer
   Tensor mean_;    // (C)
   Tensor invstd_;  // (C)
 };

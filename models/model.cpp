@@ -28,6 +28,7 @@ struct Model::Node {
   Tensor running_mean, running_var;     // batch norm, (C)
   std::unique_ptr<WeightQuantizer> wq;  // quantized conv/linear with bits < 32
   int wbits = 32;
+  int fused_into = -1;  // an activation fused into batch norm layer fused_into: no op of its own
 };
 
 Model::~Model() = default;
@@ -97,6 +98,31 @@ Model::Model(ModelSpec spec, BuildOptions options) : spec_(std::move(spec)), opt
     }
     nodes_.push_back(std::move(n));
   }
+  if (options_.fuse) fuse_batchnorm_activations();
+}
+
+// A batch norm whose only reader is a ReLU or a quantizable activation
+// computes that activation itself; the activation layer then passes the
+// batch norm's output on.
+void Model::fuse_batchnorm_activations() {
+  const auto& layers = spec_.layers;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].type != "batchnorm") continue;
+    int reader = -1, readers = 0;
+    for (size_t j = 0; j < layers.size(); ++j)
+      for (int in : layers[j].inputs)
+        if (in == static_cast<int>(i)) ++readers, reader = static_cast<int>(j);
+    if (readers != 1) continue;
+    const LayerSpec& act = layers[reader];
+    if (act.inputs.size() != 1 || (act.type != "relu" && act.type != "qact")) continue;
+    auto& bn = static_cast<BatchNorm&>(*nodes_[i]->op);
+    if (act.type == "qact" && options_.abits < 32)
+      bn.fuse_activation(FusedActivation::quantize, options_.abits);
+    else
+      bn.fuse_activation(FusedActivation::relu);
+    nodes_[reader]->op.reset();
+    nodes_[reader]->fused_into = static_cast<int>(i);
+  }
 }
 
 void Model::init(uint64_t seed) {
@@ -131,6 +157,10 @@ Var& Model::forward(Var& x, Tape& tape) {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = *nodes_[i];
     const LayerSpec& L = *n.layer;
+    if (n.fused_into >= 0) {  // computed by the batch norm before it
+      outs[i] = outs[n.fused_into];
+      continue;
+    }
     Var& a = input(L.inputs[0]);
     Var* bias = L.bias && L.has_weights() ? &n.bias : nullptr;
     Var* w = &n.weight;

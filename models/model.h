@@ -26,6 +26,10 @@ struct BuildOptions {
   std::vector<int> stage_bits;       // one per stage (parse_wbits); empty = all 32
   int abits = 32;                    // 1-8, or 32 for ReLU
   bool binarize_per_tensor = false;  // 1-bit scale per tensor instead of per output channel
+  // Fuse a batch norm with the ReLU or activation quantizer that is its
+  // output's only reader (one op, one pass, no stored BN output). Off only
+  // to check that fused and separate ops agree.
+  bool fuse = true;
 };
 
 class Model {
@@ -71,6 +75,7 @@ class Model {
 
  private:
   struct Node;
+  void fuse_batchnorm_activations();
   ModelSpec spec_;
   BuildOptions options_;
   std::vector<std::unique_ptr<Node>> nodes_;
