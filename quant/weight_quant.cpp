@@ -1,5 +1,7 @@
 #include "quant/weight_quant.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <cmath>
 
@@ -98,6 +100,12 @@ Var& WeightQuantizer::forward(Var& w, Tape& tape) {
   const int64_t rows = w.data.dim(0), cols = w.data.numel() / rows;
   const bool keep = will_record(tape, {&w});
   w_ = &w;
+  if (bits_ != 32 && !keep && cached_w_.same_shape(w.data) &&
+      std::memcmp(cached_w_.data(), w.data.data(), sizeof(float) * w.data.numel()) == 0) {
+    record(tape, {&w});  // records nothing: the tape is not recording or w needs no gradient
+    return out;
+  }
+  cached_w_ = Tensor();
   if (bits_ == 32) {
     out.data = w.data;  // shares the buffer: full precision costs no copy
   } else if (bits_ == 1) {
@@ -116,6 +124,7 @@ Var& WeightQuantizer::forward(Var& w, Tape& tape) {
       weight_quantize(w.data.data(), out.data.data(), rows, cols, bits_);
     }
   }
+  if (bits_ != 32 && !keep) cached_w_.copy_from(w.data);
   record(tape, {&w});
   return out;
 }

@@ -81,6 +81,12 @@ class WeightQuantizer : public Op {
   Tensor m_;                    // (rows) M_i = max_j |T_ij|
   std::vector<int64_t> argmax_; // (rows) j*, where dM_i/dT_ij* = sign(T_ij*) goes
   Tensor scale_;                // (rows) binarizer scales s_i (bits 1)
+  // Evaluation reuses the last result when the weights are unchanged (an
+  // inference loop quantizes once, not once per batch): the key is an exact
+  // copy of the weights that produced `out`, compared with memcmp, so any
+  // change — an optimizer step, a load, a test perturbing one element —
+  // requantizes. Training forwards always quantize (the weights just moved).
+  Tensor cached_w_;             // same shape as W; empty when out is not reusable
 };
 
 }  // namespace taper

@@ -252,3 +252,23 @@ TEST_CASE("WeightQuantizer rejects bad bit widths and shapes") {
   CHECK_THROWS_AS(weight_quantize_ref(w.data(), wq.data(), 2, 3, 1), Error);  // 1 bit: binarize
   CHECK_THROWS_AS(weight_quantize(w.data(), wq.data(), 2, 3, 9), Error);
 }
+
+TEST_CASE("evaluation reuses the quantized weights only while they are unchanged") {
+  for (int bits : {1, 2, 4}) {
+    INFO("bits " << bits);
+    Var w(testing::random_tensor({3, 5}, 11));
+    WeightQuantizer q(bits);
+    Tape tape;
+    NoGrad no_grad(tape);
+    Tensor first = q.forward(w, tape).data.clone();
+    Tensor again = q.forward(w, tape).data.clone();
+    CHECK(std::memcmp(first.data(), again.data(), sizeof(float) * first.numel()) == 0);
+    // Change one element in place: the next forward must see it.
+    w.data[0] = -w.data[0] * 3.0f;
+    Tensor changed = q.forward(w, tape).data.clone();
+    WeightQuantizer q2(bits);
+    Tensor expect = q2.forward(w, tape).data.clone();
+    CHECK(std::memcmp(changed.data(), expect.data(), sizeof(float) * expect.numel()) == 0);
+    CHECK(std::memcmp(changed.data(), first.data(), sizeof(float) * first.numel()) != 0);
+  }
+}
