@@ -9,14 +9,18 @@
 // where g = o / OCg is the group of output channel o, ICg = IC/groups,
 // OCg = OC/groups, and x reads zero outside the image (padding).
 //
-// Fast path: im2col + SGEMM (engine/im2col.h, engine/gemm.h), OpenMP-parallel
-// over blocks of images, one workspace per thread that is reused every step.
-// Small images are batched: several images' columns form one wider GEMM.
+// Fast paths, OpenMP-parallel over images with one workspace per thread
+// that is reused every step:
+// - stride-1 "same" convolutions (3x3 pad 1, ...): direct AVX-512 kernels
+//   that read the im2col matrix straight from the image (engine/direct_conv.h);
+// - all others: im2col + SGEMM (engine/im2col.h, engine/gemm.h); small
+//   images are batched, several images' columns forming one wider GEMM.
 #pragma once
 
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/direct_conv.h"
 #include "engine/im2col.h"
 
 namespace taper {
@@ -45,35 +49,47 @@ class Conv2d : public Op {
   const Conv2dParams& params() const { return p_; }
 
  private:
-  // dx += col2im(W^T dy), per image block.
-  void backward_data();
-  // dw += dy col^T (per-thread partials summed in thread order); db += sum dy.
+  // forward() and each backward pass pick one of two implementations:
+  // the direct kernels of engine/direct_conv.h for stride-1 "same"
+  // convolutions (no im2col), or im2col + sgemm for everything else.
+  // backward_weight uses engine/conv_weight_grad.h for every geometry.
+  void forward_direct(const float* x, const float* w, const float* b, float* y);
+  void forward_im2col(const float* x, const float* w, const float* b, float* y);
+  void backward_data_direct();   // dx += (W^T dy) as a flipped "same" convolution
+  void backward_data_im2col();   // dx += col2im(W^T dy)
+  // dw += dy col^T: per-thread partials over the thread's images, then
+  // summed in thread order. db += sum of dy per channel.
   void backward_weight();
   void backward_bias();
+  void sum_weight_partials();
 
-  struct Workspace;
-  // Images per GEMM block B: enough for a wide GEMM, few enough that every
-  // thread gets work. Block k holds images [k*B, min(N, (k+1)*B)).
-  int64_t block_images() const;
-  void size_workspaces(int64_t B, bool need_dw);
-  const float* block_columns(const float* x, int64_t n0, int64_t nb, Workspace& ws) const;
-  const float* block_dy(const float* dy, int64_t n0, int64_t nb, Workspace& ws) const;
+  // Images per block: the im2col path puts a block's columns side by side
+  // for one wider GEMM; the direct path puts small images side by side so
+  // that a plane fills whole 16-lane vectors. Block k holds images
+  // [k*B, min(N, (k+1)*B)).
+  int64_t im2col_block_images() const;
+  int64_t direct_block_images() const;
+  void size_workspaces(int64_t col_floats, int64_t mat_floats, int64_t dw_floats);
 
   Conv2dParams p_;
-  // Cached by forward for backward: the inputs (backward re-runs im2col on
-  // x rather than keeping every image's columns, which would cost K*OH*OW
+  // Cached by forward for backward: the inputs (backward re-reads x rather
+  // than keeping every image's im2col columns, which would cost K*OH*OW
   // floats per image), the geometry and the batch size.
   Var* x_ = nullptr;
   Var* w_ = nullptr;
   Var* b_ = nullptr;
   ConvGeom geom_{};  // one image: (IC, H, W) -> (OH, OW)
   int64_t N_ = 0;
+  bool direct_ = false;     // stride-1 "same" convolution and the direct kernels exist
+  int64_t direct_block_ = 1;  // images side by side in a direct-path plane
+  DirectConvPlan plan_;     // tap offsets and padding masks for planes of direct_block_ images
+  Tensor packed_;           // (G, packed size): W packed for the direct kernel of the current pass
 
-  // One workspace per thread slot, sized on the first step and reused.
+  // One workspace per thread slot, sized on first use and reused.
   struct Workspace {
-    Tensor col;  // (IC*KH*KW, B*OH*OW): im2col of a block of B images, or dcol
-    Tensor mat;  // (OC, B*OH*OW): the block's output or its dy, columns side by side
-    Tensor dw;   // (OC, IC/groups*KH*KW): this thread's partial weight gradient
+    Tensor col;  // im2col columns (K, B*P); or a block of x planes (IC, B*H*W) or padded (B, IC, Hp, Wp)
+    Tensor mat;  // a block of outputs or dy, (OC, B*P); or dy transposed (B, P, OC)
+    Tensor dw;   // (G, Kg, OCg): this thread's partial weight gradient, transposed per group
   };
   std::vector<Workspace> ws_;
 };

@@ -38,6 +38,9 @@ const ConvCase kCases[] = {
     {"2x3 kernel stride (1, 2) pad (1, 0)", {3, 4, 2, 3, 1, 2, 1, 0, 1}, 2, 5, 9, true},
     {"OC 20 batch 3, 4x4 output batched", {3, 20, 3, 3, 1, 1, 1, 1, 1}, 3, 4, 4, true},
     {"5x5 stride 2 pad 2 groups 4 batch 5", {8, 12, 5, 5, 2, 2, 2, 2, 4}, 5, 8, 8, false},
+    {"5x5 pad 2 groups 2, OC 18 (direct, row tail)", {6, 18, 5, 5, 1, 1, 2, 2, 2}, 3, 6, 7, true},
+    {"3x1 kernel pad (1, 0), OC 9, 12 channels", {12, 9, 3, 1, 1, 1, 1, 0, 1}, 2, 5, 13, true},
+    {"3x3 pad 1, 1 input channel, 28x28", {1, 16, 3, 3, 1, 1, 1, 1, 1}, 2, 28, 28, true},
     {"3x3 valid, 16x16 (one image per GEMM)", {2, 17, 3, 3, 1, 1, 0, 0, 1}, 3, 18, 18, true},
 };
 

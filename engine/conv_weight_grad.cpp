@@ -1,0 +1,147 @@
+#include "engine/conv_weight_grad.h"
+
+#include <algorithm>
+#include <cstring>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+namespace taper {
+
+void pad_planes(const float* x, int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW, float* xp) {
+  const int64_t Hp = H + 2 * PH, Wp = W + 2 * PW;
+  for (int64_t c = 0; c < C; ++c) {
+    float* plane = xp + c * Hp * Wp;
+    std::fill(plane, plane + PH * Wp, 0.0f);
+    for (int64_t h = 0; h < H; ++h) {
+      float* row = plane + (PH + h) * Wp;
+      std::fill(row, row + PW, 0.0f);
+      std::memcpy(row + PW, x + (c * H + h) * W, sizeof(float) * W);
+      std::fill(row + PW + W, row + Wp, 0.0f);
+    }
+    std::fill(plane + (PH + H) * Wp, plane + Hp * Wp, 0.0f);
+  }
+}
+
+void transpose_to_pixel_major(const float* dy, int64_t M, int64_t P, float* dyT, int64_t ld) {
+  // Blocks of 16 x 16 keep both the reads and the writes within a few lines.
+  constexpr int64_t kB = 16;
+  for (int64_t p0 = 0; p0 < P; p0 += kB)
+    for (int64_t m0 = 0; m0 < M; m0 += kB) {
+      const int64_t p1 = std::min(P, p0 + kB), m1 = std::min(M, m0 + kB);
+      for (int64_t p = p0; p < p1; ++p)
+        for (int64_t m = m0; m < m1; ++m) dyT[p * ld + m] = dy[m * P + p];
+    }
+}
+
+#ifdef __AVX512F__
+
+bool conv_weight_grad_available() { return true; }
+
+namespace {
+
+// One register tile: MR consecutive rows k of dWT by NV vectors of 16
+// output channels starting at m0; `live` masks the last vector's channels.
+template <int MR, int NV>
+void weight_tile(const WeightGradGeom& g, int64_t k0, int64_t m0, __mmask16 live, int64_t images,
+                 const float* xp, int64_t xp_stride, const float* dyT, int64_t dy_stride,
+                 int64_t ldy, float* dwT, int64_t ldw) {
+  const int64_t T = g.KH * g.KW, SH = g.SH, SW = g.SW, Wp = g.Wp, OH = g.OH, OW = g.OW;
+  int64_t off[MR];  // where row k reads in a padded image, for pixel (0, 0)
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    const int64_t c = (k0 + r) / T, t = (k0 + r) % T;
+    off[r] = c * g.Hp * g.Wp + (t / g.KW) * g.Wp + t % g.KW;
+  }
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < images; ++i) {
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const float* x = xp + i * xp_stride + SH * oh * Wp;  // input under tap (0, 0) of pixel (oh, 0)
+      const float* d = dyT + i * dy_stride + oh * OW * ldy + m0;
+      for (int64_t ow = 0; ow < OW; ++ow, x += SW, d += ldy) {
+        __m512 dv[NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v)
+          dv[v] = v + 1 < NV ? _mm512_loadu_ps(d + 16 * v) : _mm512_maskz_loadu_ps(live, d + 16 * v);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          const __m512 xv = _mm512_set1_ps(x[off[r]]);
+#pragma GCC unroll 16
+          for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xv, dv[v], acc[r][v]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    float* row = dwT + (k0 + r) * ldw + m0;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = v + 1 < NV ? __mmask16(0xFFFF) : live;
+      _mm512_mask_storeu_ps(row + 16 * v, m,
+                            _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(m, row + 16 * v)));
+    }
+  }
+}
+
+using WeightTile = void (*)(const WeightGradGeom&, int64_t, int64_t, __mmask16, int64_t,
+                            const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
+
+// Tile shapes: 8 rows by up to 3 vectors (24 accumulators), or 12 rows by
+// one vector when there are only 16 output channels.
+constexpr int kRows = 8;
+
+template <int MR>
+WeightTile tile_for(int nv) {
+  switch (nv) {
+    case 1: return weight_tile<MR, 1>;
+    case 2: return weight_tile<MR, 2>;
+    default: return weight_tile<MR, 3>;
+  }
+}
+
+WeightTile pick_tile(int64_t mr, int nv) {
+  switch (mr) {
+    case 1: return tile_for<1>(nv);
+    case 2: return tile_for<2>(nv);
+    case 3: return tile_for<3>(nv);
+    case 4: return tile_for<4>(nv);
+    case 5: return tile_for<5>(nv);
+    case 6: return tile_for<6>(nv);
+    case 7: return tile_for<7>(nv);
+    default: return tile_for<8>(nv);
+  }
+}
+
+}  // namespace
+
+void conv_weight_grad(const WeightGradGeom& g, int64_t M, int64_t images, const float* xp,
+                      int64_t xp_stride, const float* dyT, int64_t dy_stride, int64_t ldy,
+                      float* dwT, int64_t ldw) {
+  const int64_t K = g.C * g.KH * g.KW;
+  const int64_t vectors = (M + 15) / 16;
+  const int rem = static_cast<int>(M - (vectors - 1) * 16);  // channels in the last vector
+  for (int64_t k0 = 0; k0 < K; k0 += kRows) {
+    const int64_t mr = std::min<int64_t>(kRows, K - k0);
+    for (int64_t v0 = 0; v0 < vectors; v0 += 3) {
+      const int nv = static_cast<int>(std::min<int64_t>(3, vectors - v0));
+      const __mmask16 live = v0 + nv == vectors ? __mmask16((1u << rem) - 1) : __mmask16(0xFFFF);
+      pick_tile(mr, nv)(g, k0, v0 * 16, live, images, xp, xp_stride, dyT, dy_stride, ldy, dwT, ldw);
+    }
+  }
+}
+
+#else  // no AVX-512: Conv2d uses im2col + sgemm; never called.
+
+bool conv_weight_grad_available() { return false; }
+void conv_weight_grad(const WeightGradGeom&, int64_t, int64_t, const float*, int64_t, const float*,
+                      int64_t, int64_t, float*, int64_t) {}
+
+#endif
+
+}  // namespace taper
