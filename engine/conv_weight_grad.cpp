@@ -24,20 +24,52 @@ void pad_planes(const float* x, int64_t C, int64_t H, int64_t W, int64_t PH, int
   }
 }
 
-void transpose_to_pixel_major(const float* dy, int64_t M, int64_t P, float* dyT, int64_t ld) {
-  // Blocks of 16 x 16 keep both the reads and the writes within a few lines.
-  constexpr int64_t kB = 16;
-  for (int64_t p0 = 0; p0 < P; p0 += kB)
-    for (int64_t m0 = 0; m0 < M; m0 += kB) {
-      const int64_t p1 = std::min(P, p0 + kB), m1 = std::min(M, m0 + kB);
-      for (int64_t p = p0; p < p1; ++p)
-        for (int64_t m = m0; m < m1; ++m) dyT[p * ld + m] = dy[m * P + p];
-    }
-}
-
 #ifdef __AVX512F__
 
 bool conv_weight_grad_available() { return true; }
+
+namespace {
+
+// Transposes the 16 x 16 block held in r[0..15] (row i in r[i]) in place:
+// interleave pairs of rows, then pairs of pairs, then 128-bit lanes twice.
+void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
+}  // namespace
+
+void transpose_to_pixel_major(const float* dy, int64_t M, int64_t P, float* dyT, int64_t ld) {
+  // Whole 16 x 16 blocks in registers; the ragged edges element by element.
+  const int64_t M16 = M / 16 * 16, P16 = P / 16 * 16;
+  for (int64_t m0 = 0; m0 < M16; m0 += 16)
+    for (int64_t p0 = 0; p0 < P16; p0 += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(dy + (m0 + i) * P + p0);
+      transpose16(r);
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dyT + (p0 + i) * ld + m0, r[i]);
+    }
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t p = m < M16 ? P16 : 0; p < P; ++p) dyT[p * ld + m] = dy[m * P + p];
+}
 
 namespace {
 
@@ -118,6 +150,55 @@ WeightTile pick_tile(int64_t mr, int nv) {
   }
 }
 
+// The same sum for 3x3 kernels, with a tile of one input channel (its nine
+// taps) by NV vectors: the nine inputs sit at fixed distances kh*Wp + kw
+// from one pointer, so every broadcast is a plain memory operand of its
+// FMA. That matters most with 16 output channels (NV = 1), where each FMA
+// needs its own broadcast; tiles of two or three channels measured slower
+// there, as the compiler then runs out of registers for the offsets.
+template <int NV>
+void weight_tile_3x3(const WeightGradGeom& g, int64_t c, int64_t m0, __mmask16 live,
+                     int64_t images, const float* xp, int64_t xp_stride, const float* dyT,
+                     int64_t dy_stride, int64_t ldy, float* dwT, int64_t ldw) {
+  const int64_t SH = g.SH, SW = g.SW, Wp = g.Wp, OH = g.OH, OW = g.OW, plane = g.Hp * g.Wp;
+  __m512 acc[9][NV];  // row kh*3 + kw of dWT for channel c
+#pragma GCC unroll 9
+  for (int r = 0; r < 9; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < images; ++i) {
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const float* x = xp + i * xp_stride + c * plane + SH * oh * Wp;
+      const float* d = dyT + i * dy_stride + oh * OW * ldy + m0;
+      for (int64_t ow = 0; ow < OW; ++ow, x += SW, d += ldy) {
+        __m512 dv[NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v)
+          dv[v] = v + 1 < NV ? _mm512_loadu_ps(d + 16 * v) : _mm512_maskz_loadu_ps(live, d + 16 * v);
+#pragma GCC unroll 3
+        for (int kh = 0; kh < 3; ++kh)
+#pragma GCC unroll 3
+          for (int kw = 0; kw < 3; ++kw) {
+            const __m512 xv = _mm512_set1_ps(x[kh * Wp + kw]);
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; ++v)
+              acc[kh * 3 + kw][v] = _mm512_fmadd_ps(xv, dv[v], acc[kh * 3 + kw][v]);
+          }
+      }
+    }
+  }
+#pragma GCC unroll 9
+  for (int r = 0; r < 9; ++r) {
+    float* row = dwT + (c * 9 + r) * ldw + m0;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = v + 1 < NV ? __mmask16(0xFFFF) : live;
+      _mm512_mask_storeu_ps(row + 16 * v, m,
+                            _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(m, row + 16 * v)));
+    }
+  }
+}
+
 }  // namespace
 
 void conv_weight_grad(const WeightGradGeom& g, int64_t M, int64_t images, const float* xp,
@@ -126,6 +207,17 @@ void conv_weight_grad(const WeightGradGeom& g, int64_t M, int64_t images, const 
   const int64_t K = g.C * g.KH * g.KW;
   const int64_t vectors = (M + 15) / 16;
   const int rem = static_cast<int>(M - (vectors - 1) * 16);  // channels in the last vector
+  if (g.KH == 3 && g.KW == 3) {
+    // Up to three vectors (27 accumulators) per tile, one channel.
+    for (int64_t v0 = 0; v0 < vectors; v0 += 3) {
+      const int nv = static_cast<int>(std::min<int64_t>(3, vectors - v0));
+      const __mmask16 live = v0 + nv == vectors ? __mmask16((1u << rem) - 1) : __mmask16(0xFFFF);
+      auto tile = nv == 3 ? weight_tile_3x3<3> : nv == 2 ? weight_tile_3x3<2> : weight_tile_3x3<1>;
+      for (int64_t c = 0; c < g.C; ++c)
+        tile(g, c, v0 * 16, live, images, xp, xp_stride, dyT, dy_stride, ldy, dwT, ldw);
+    }
+    return;
+  }
   for (int64_t k0 = 0; k0 < K; k0 += kRows) {
     const int64_t mr = std::min<int64_t>(kRows, K - k0);
     for (int64_t v0 = 0; v0 < vectors; v0 += 3) {
@@ -139,6 +231,10 @@ void conv_weight_grad(const WeightGradGeom& g, int64_t M, int64_t images, const 
 #else  // no AVX-512: Conv2d uses im2col + sgemm; never called.
 
 bool conv_weight_grad_available() { return false; }
+void transpose_to_pixel_major(const float* dy, int64_t M, int64_t P, float* dyT, int64_t ld) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t p = 0; p < P; ++p) dyT[p * ld + m] = dy[m * P + p];
+}
 void conv_weight_grad(const WeightGradGeom&, int64_t, int64_t, const float*, int64_t, const float*,
                       int64_t, int64_t, float*, int64_t) {}
 

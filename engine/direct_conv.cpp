@@ -8,28 +8,135 @@
 
 namespace taper {
 
-DirectConvPlan::DirectConvPlan(int64_t H_, int64_t W_, int64_t KH_, int64_t KW_, int64_t PH_,
-                               int64_t PW_, int64_t B_)
-    : H(H_), W(W_), KH(KH_), KW(KW_), PH(PH_), PW(PW_), B(B_), P(B_ * H_ * W_),
-      PV((B_ * H_ * W_ + 15) / 16) {
-  const int64_t T = KH * KW;
-  tap_off.resize(T);
-  tap_mask.assign(T * PV, 0);
-  tail.assign(PV, 0);
-  for (int64_t p = 0; p < P; ++p) tail[p / 16] |= uint16_t(1u << (p % 16));
-  for (int64_t kh = 0; kh < KH; ++kh)
-    for (int64_t kw = 0; kw < KW; ++kw) {
-      const int64_t t = kh * KW + kw;
-      tap_off[t] = (kh - PH) * W + (kw - PW);
-      for (int64_t p = 0; p < P; ++p) {
-        const int64_t q = p % (H * W);  // pixel within its image
-        const int64_t ih = q / W + kh - PH, iw = q % W + kw - PW;
-        if (ih >= 0 && ih < H && iw >= 0 && iw < W) tap_mask[t * PV + p / 16] |= uint16_t(1u << (p % 16));
+namespace {
+
+// Floor division and its remainder for a possibly negative numerator.
+int64_t floor_div(int64_t a, int64_t s) { return a >= 0 ? a / s : -((-a + s - 1) / s); }
+int64_t floor_mod(int64_t a, int64_t s) { return a - floor_div(a, s) * s; }
+
+// Rows (or columns) of phase a of an axis of length n at stride s: the i with s*i + a < n.
+int64_t phase_len(int64_t n, int64_t a, int64_t s) { return n > a ? (n - a + s - 1) / s : 0; }
+
+// The plan's pixel-count fields, for P pixels.
+DirectConvPlan empty_plan(int64_t P) {
+  DirectConvPlan plan;
+  plan.P = P;
+  plan.PV = (P + 15) / 16;
+  plan.tail.assign(plan.PV, 0);
+  for (int64_t q = 0; q < P; ++q) plan.tail[q / 16] |= uint16_t(1u << (q % 16));
+  return plan;
+}
+
+// Appends a tap that reads (oh + dh, ow + dw) of a source plane and is live
+// where that cell is inside [0, rows) x [0, cols).
+void add_tap(DirectConvPlan& plan, const ConvGeom& g, int64_t base, int64_t dh, int64_t dw,
+             int64_t rows, int64_t cols) {
+  plan.tap_off.push_back(base + dh * g.OW + dw);
+  const size_t first = plan.tap_mask.size();
+  plan.tap_mask.resize(first + plan.PV, 0);
+  const int64_t grid = g.OH * g.OW;
+  for (int64_t q = 0; q < plan.P; ++q) {
+    const int64_t p = q % grid;  // pixel within its image
+    const int64_t i = p / g.OW + dh, j = p % g.OW + dw;
+    if (i >= 0 && i < rows && j >= 0 && j < cols) plan.tap_mask[first + q / 16] |= uint16_t(1u << (q % 16));
+  }
+}
+
+}  // namespace
+
+bool direct_conv_fits(const ConvGeom& g) {
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    if (phase_len(g.H, floor_mod(kh - g.PH, g.SH), g.SH) > g.OH) return false;
+  for (int64_t kw = 0; kw < g.KW; ++kw)
+    if (phase_len(g.W, floor_mod(kw - g.PW, g.SW), g.SW) > g.OW) return false;
+  return true;
+}
+
+bool direct_input_is_phase_plane(const ConvGeom& g) {
+  return g.SH == 1 && g.SW == 1 && g.OH == g.H && g.OW == g.W;
+}
+
+DirectConvPlan direct_forward_plan(const ConvGeom& g, int64_t B) {
+  const int64_t P = B * g.OH * g.OW, phases = g.SH * g.SW;
+  DirectConvPlan plan = empty_plan(P);
+  plan.channel_stride = phases * P;
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t a = floor_mod(kh - g.PH, g.SH), b = floor_mod(kw - g.PW, g.SW);
+      add_tap(plan, g, (a * g.SW + b) * P, floor_div(kh - g.PH, g.SH), floor_div(kw - g.PW, g.SW),
+              phase_len(g.H, a, g.SH), phase_len(g.W, b, g.SW));
+    }
+  return plan;
+}
+
+DirectConvPlan direct_backward_plan(const ConvGeom& g, int64_t B, int64_t phase,
+                                    std::vector<int64_t>& taps) {
+  DirectConvPlan plan = empty_plan(B * g.OH * g.OW);
+  plan.channel_stride = plan.P;
+  taps.clear();
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t a = floor_mod(kh - g.PH, g.SH), b = floor_mod(kw - g.PW, g.SW);
+      if (a * g.SW + b != phase) continue;
+      // dx phase cell (i, j) took part in output (i - dh, j - dw) through this tap.
+      taps.push_back(kh * g.KW + kw);
+      add_tap(plan, g, 0, -floor_div(kh - g.PH, g.SH), -floor_div(kw - g.PW, g.SW), g.OH, g.OW);
+    }
+  return plan;
+}
+
+// Whether some tap reads phase a along an axis (1x1 stride 2 reads only phase 0).
+bool phase_read(int64_t a, int64_t K, int64_t S, int64_t pad) {
+  for (int64_t k = 0; k < K; ++k)
+    if (floor_mod(k - pad, S) == a) return true;
+  return false;
+}
+
+void split_phases(const ConvGeom& g, const float* x, int64_t n0, int64_t count, int64_t B,
+                  float* dst) {
+  const int64_t grid = g.OH * g.OW, P = B * grid, phases = g.SH * g.SW;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t a = 0; a < g.SH; ++a)
+      for (int64_t b = 0; b < g.SW; ++b) {
+        if (!phase_read(a, g.KH, g.SH, g.PH) || !phase_read(b, g.KW, g.SW, g.PW)) continue;
+        const int64_t rows = phase_len(g.H, a, g.SH), cols = phase_len(g.W, b, g.SW);
+        float* plane = dst + (c * phases + a * g.SW + b) * P;
+        for (int64_t n = 0; n < count; ++n) {
+          const float* img = x + ((n0 + n) * g.C + c) * g.H * g.W;
+          for (int64_t i = 0; i < rows; ++i) {
+            const float* src = img + (g.SH * i + a) * g.W + b;
+            float* out = plane + n * grid + i * g.OW;
+            if (g.SW == 1) {
+              std::copy_n(src, cols, out);
+            } else {
+              for (int64_t j = 0; j < cols; ++j) out[j] = src[g.SW * j];
+            }
+          }
+        }
+      }
+}
+
+void merge_phase_add(const ConvGeom& g, const float* src, int64_t phase, int64_t n0,
+                     int64_t count, int64_t B, float* dx) {
+  const int64_t grid = g.OH * g.OW, P = B * grid, a = phase / g.SW, b = phase % g.SW;
+  const int64_t rows = phase_len(g.H, a, g.SH), cols = phase_len(g.W, b, g.SW);
+  for (int64_t n = 0; n < count; ++n)
+    for (int64_t c = 0; c < g.C; ++c) {
+      float* img = dx + ((n0 + n) * g.C + c) * g.H * g.W;
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* in = src + c * P + n * grid + i * g.OW;
+        float* out = img + (g.SH * i + a) * g.W + b;
+        if (g.SW == 1) {
+          for (int64_t j = 0; j < cols; ++j) out[j] += in[j];
+        } else {
+          for (int64_t j = 0; j < cols; ++j) out[g.SW * j] += in[j];
+        }
       }
     }
 }
 
 void pack_a(const float* a, int64_t lda, int64_t M, int64_t K, float* packed) {
+#pragma omp parallel for schedule(static)
   for (int64_t m0 = 0; m0 < M; m0 += kPanelRows) {
     float* panel = packed + m0 * K;  // (K, kPanelRows)
     const int64_t rows = std::min(kPanelRows, M - m0);
@@ -40,15 +147,17 @@ void pack_a(const float* a, int64_t lda, int64_t M, int64_t K, float* packed) {
   }
 }
 
-void pack_a_transposed_flipped(const float* w, int64_t M_out, int64_t C, int64_t T, float* packed) {
-  const int64_t K = M_out * T;  // columns of A' (C, M_out*T)
+void pack_a_transposed(const float* w, int64_t M_out, int64_t C, int64_t T,
+                       const std::vector<int64_t>& taps, float* packed) {
+  const int64_t TT = static_cast<int64_t>(taps.size()), K = M_out * TT;  // A' is (C, M_out*TT)
+#pragma omp parallel for schedule(static)
   for (int64_t c0 = 0; c0 < C; c0 += kPanelRows) {
     float* panel = packed + c0 * K;
     const int64_t rows = std::min(kPanelRows, C - c0);
     for (int64_t o = 0; o < M_out; ++o)
-      for (int64_t t = 0; t < T; ++t) {
-        float* dst = panel + (o * T + t) * kPanelRows;
-        for (int64_t r = 0; r < rows; ++r) dst[r] = w[(o * C + c0 + r) * T + (T - 1 - t)];
+      for (int64_t j = 0; j < TT; ++j) {
+        float* dst = panel + (o * TT + j) * kPanelRows;
+        for (int64_t r = 0; r < rows; ++r) dst[r] = w[(o * C + c0 + r) * T + taps[j]];
         for (int64_t r = rows; r < kPanelRows; ++r) dst[r] = 0.0f;
       }
   }
@@ -75,7 +184,7 @@ for (int r = 0; r < MR; ++r)
 for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   const float* a = panel;
   for (int64_t c = 0; c < C; ++c) {
-    const float* plane = src + c * P + v0 * 16;
+    const float* plane = src + c * plan.channel_stride + v0 * 16;
     for (int64_t t = 0; t < T; ++t, a += kPanelRows) {
       const float* s = plane + plan.tap_off[t];
       const uint16_t* m = plan.tap_mask.data() + t * PV + v0;

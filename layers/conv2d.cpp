@@ -21,6 +21,18 @@ constexpr int64_t kMinGemmCols = 256;
 // block from L2 for every tile they compute.
 constexpr int64_t kBlockFloats = 256 * 1024;
 
+// The buffer of t as raw scratch memory of at least n floats: grown (once)
+// when too small, never shrunk, contents unspecified.
+float* reserve(Tensor& t, int64_t n) {
+  if (t.numel() < n) t.resize({n});
+  return t.data();
+}
+
+bool same_geom(const ConvGeom& a, const ConvGeom& b) {
+  return a.C == b.C && a.H == b.H && a.W == b.W && a.KH == b.KH && a.KW == b.KW && a.SH == b.SH &&
+         a.SW == b.SW && a.PH == b.PH && a.PW == b.PW && a.OH == b.OH && a.OW == b.OW;
+}
+
 // A 1x1, stride-1, unpadded convolution: an image is already its own col.
 bool is_pointwise(const ConvGeom& g) {
   return g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PH == 0 && g.PW == 0;
@@ -96,13 +108,14 @@ int64_t Conv2d::im2col_block_images() const {
   return std::max<int64_t>(1, std::min(wide, per_thread));
 }
 
-// The smallest number of images whose pixels fill whole 16-lane vectors
-// (7x7: 16 images, 14x14: 4), within the L2 budget and the thread's share.
+// The smallest number of images whose output pixels fill whole 16-lane
+// vectors (7x7: 16 images, 14x14: 4), within the L2 budget and the
+// thread's share.
 int64_t Conv2d::direct_block_images() const {
-  const int64_t P = geom_.H * geom_.W;
+  const int64_t P = geom_.OH * geom_.OW;
   int64_t B = 1;
   while ((B * P) % 16 != 0 && B < 16) ++B;
-  const int64_t channels = std::max(p_.in_channels, p_.out_channels);
+  const int64_t channels = std::max(p_.in_channels * geom_.SH * geom_.SW, p_.out_channels);
   while (B > 1 && B * P * channels > kBlockFloats) --B;
   const int64_t per_thread = (N_ + num_threads() - 1) / num_threads();
   return std::max<int64_t>(1, std::min(B, per_thread));
@@ -112,9 +125,9 @@ int64_t Conv2d::direct_block_images() const {
 void Conv2d::size_workspaces(int64_t col_floats, int64_t mat_floats, int64_t dw_floats) {
   ws_.resize(num_threads());
   for (Workspace& ws : ws_) {
-    if (col_floats) ws.col.resize({col_floats});
-    if (mat_floats) ws.mat.resize({mat_floats});
-    if (dw_floats) ws.dw.resize({dw_floats});
+    reserve(ws.col, col_floats);
+    reserve(ws.mat, mat_floats);
+    reserve(ws.dw, dw_floats);
   }
 }
 
@@ -132,12 +145,25 @@ Var& Conv2d::forward(Var& x, Var& w, Var* b, Tape& tape) {
   const int64_t OW = conv_out_size(W, p_.kernel_w, p_.stride_w, p_.pad_w);
   N_ = x.data.dim(0);
   geom_ = {IC, H, W, p_.kernel_h, p_.kernel_w, p_.stride_h, p_.stride_w, p_.pad_h, p_.pad_w, OH, OW};
-  direct_ = direct_conv_available() && is_same_conv_axis(p_.kernel_h, p_.stride_h, p_.pad_h) &&
-            is_same_conv_axis(p_.kernel_w, p_.stride_w, p_.pad_w);
+  direct_ = direct_conv_available() && direct_conv_fits(geom_);
   if (direct_) {
     direct_block_ = direct_block_images();
-    if (!plan_.same(H, W, p_.kernel_h, p_.kernel_w, p_.pad_h, p_.pad_w, direct_block_))
-      plan_ = DirectConvPlan(H, W, p_.kernel_h, p_.kernel_w, p_.pad_h, p_.pad_w, direct_block_);
+    if (!same_geom(plan_geom_, geom_) || plan_block_ != direct_block_) {
+      plan_geom_ = geom_, plan_block_ = direct_block_;
+      forward_plan_ = direct_forward_plan(geom_, direct_block_);
+      const int64_t phases = geom_.SH * geom_.SW;
+      backward_plans_.resize(phases);
+      backward_taps_.resize(phases);
+      for (int64_t ph = 0; ph < phases; ++ph)
+        backward_plans_[ph] = direct_backward_plan(geom_, direct_block_, ph, backward_taps_[ph]);
+      // Where backward-data's packed A' of (phase, group) starts in packed_.
+      const int64_t ICg = IC / G, OCg = OC / G;
+      packed_offset_.assign(phases * G + 1, 0);
+      for (int64_t ph = 0; ph < phases; ++ph)
+        for (int64_t g = 0; g < G; ++g)
+          packed_offset_[ph * G + g + 1] = packed_offset_[ph * G + g] +
+              packed_a_size(ICg, OCg * static_cast<int64_t>(backward_taps_[ph].size()));
+    }
   }
   out.data.resize({N_, OC, OH, OW});  // (N, OC, OH, OW)
   const float* bd = b ? b->data.data() : nullptr;
@@ -151,29 +177,33 @@ Var& Conv2d::forward(Var& x, Var& w, Var* b, Tape& tape) {
 // Forward, per image and group g (Kg = ICg*KH*KW, P = OH*OW):
 //   y_g (OCg, P) = W_g (OCg, Kg) * col_g (Kg, P) + b_g
 // where col_g is the im2col of the group's input channels. On the direct
-// path a block of B small images is one plane of B*P pixels: x is gathered
-// to (IC, B*P), convolved to (OC, B*P) and scattered back.
+// path a block of B images is split into phase planes (IC, SH*SW, B*P)
+// (for a stride-1 "same" convolution of one image, x itself), convolved to
+// (OC, B*P) and, when B > 1, scattered back to y.
 void Conv2d::forward_direct(const float* x, const float* w, const float* b, float* y) {
   const int64_t G = p_.groups, IC = p_.in_channels, OC = p_.out_channels;
-  const int64_t OCg = OC / G, ICg = IC / G, Kg = ICg * plan_.taps();
-  const int64_t P = geom_.H * geom_.W, BP = plan_.P, panel = packed_a_size(OCg, Kg);
-  packed_.resize({G, panel});
+  const int64_t OCg = OC / G, ICg = IC / G, Kg = ICg * forward_plan_.taps();
+  const int64_t image = IC * geom_.H * geom_.W, P = geom_.OH * geom_.OW, BP = forward_plan_.P;
+  const int64_t panel = packed_a_size(OCg, Kg), stride = forward_plan_.channel_stride;
+  reserve(packed_, G * panel);
   for (int64_t g = 0; g < G; ++g) pack_a(w + g * OCg * Kg, Kg, OCg, Kg, packed_.data() + g * panel);
   const float* a = packed_.data();
   const int64_t B = direct_block_, blocks = (N_ + B - 1) / B;
-  size_workspaces(B > 1 ? IC * BP : 0, B > 1 ? OC * BP : 0, 0);
+  const bool as_is = B == 1 && direct_input_is_phase_plane(geom_);
+  size_workspaces(as_is ? 0 : IC * stride, B > 1 ? OC * BP : 0, 0);
   for_each_slot(static_cast<int>(ws_.size()), blocks, [&](int t, int64_t first, int64_t last) {
     Workspace& ws = ws_[t];
     for (int64_t blk = first; blk < last; ++blk) {
       const int64_t n0 = blk * B, nb = std::min(B, N_ - n0);
-      const float* src = x + n0 * IC * P;  // (IC, B*P)
-      float* dst = y + n0 * OC * P;        // (OC, B*P)
-      if (B > 1) {
-        gather_images(x, IC, P, n0, nb, B, ws.col.data());
-        src = ws.col.data(), dst = ws.mat.data();
+      const float* src = x + n0 * image;                   // (IC, phases, B*P)
+      float* dst = B > 1 ? ws.mat.data() : y + n0 * OC * P;  // (OC, B*P)
+      if (!as_is) {
+        if (nb < B) std::fill_n(ws.col.data(), IC * stride, 0.0f);  // missing images read zeros
+        split_phases(geom_, x, n0, nb, B, ws.col.data());
+        src = ws.col.data();
       }
       for (int64_t g = 0; g < G; ++g)
-        direct_conv_forward(plan_, a + g * panel, OCg, ICg, src + g * ICg * BP,
+        direct_conv_forward(forward_plan_, a + g * panel, OCg, ICg, src + g * ICg * stride,
                             b ? b + g * OCg : nullptr, false, dst + g * OCg * BP);
       if (B > 1) scatter_images(dst, OC, P, n0, nb, B, nullptr, false, y);
     }
@@ -220,36 +250,47 @@ void Conv2d::backward() {
   if (b_ && b_->requires_grad) backward_bias();
 }
 
-// For a stride-1 "same" convolution, W_g^T followed by col2im is itself a
-// "same" convolution of dy with the kernel transposed and flipped, so the
-// forward kernel computes it, adding into dx.
+// dx += col2im(W^T dy), computed phase by phase of dx: input phase (a, b)
+// receives dy through the taps of that phase, shifted the other way, so it
+// is one direct product of the weights' transpose (restricted to those
+// taps) with dy. For a stride-1 "same" convolution of one image there is one
+// phase, dx itself, and the kernel adds into it directly.
 void Conv2d::backward_data_direct() {
   const int64_t G = p_.groups, IC = p_.in_channels, OC = p_.out_channels;
-  const int64_t OCg = OC / G, ICg = IC / G, T = plan_.taps();
-  const int64_t P = geom_.H * geom_.W, BP = plan_.P, panel = packed_a_size(ICg, OCg * T);
-  packed_.resize({G, panel});
+  const int64_t OCg = OC / G, ICg = IC / G, T = geom_.KH * geom_.KW;
+  const int64_t image = IC * geom_.H * geom_.W, P = geom_.OH * geom_.OW;
+  const int64_t phases = geom_.SH * geom_.SW, B = direct_block_, BP = B * P;
+  // Packed A' for every (phase, group), one after another.
+  const std::vector<int64_t>& offset = packed_offset_;
+  reserve(packed_, offset.back());
   const float* w = w_->data.data();
-  for (int64_t g = 0; g < G; ++g)
-    pack_a_transposed_flipped(w + g * OCg * ICg * T, OCg, ICg, T, packed_.data() + g * panel);
+  for (int64_t ph = 0; ph < phases; ++ph)
+    for (int64_t g = 0; g < G; ++g)
+      pack_a_transposed(w + g * OCg * ICg * T, OCg, ICg, T, backward_taps_[ph],
+                        packed_.data() + offset[ph * G + g]);
   const float* a = packed_.data();
   const float* dy = out.grad.data();
   float* dx = x_->grad_buffer().data();  // (N, IC, H, W)
-  const int64_t B = direct_block_, blocks = (N_ + B - 1) / B;
-  size_workspaces(B > 1 ? IC * BP : 0, B > 1 ? OC * BP : 0, 0);
+  const bool in_place = B == 1 && direct_input_is_phase_plane(geom_);
+  const int64_t blocks = (N_ + B - 1) / B;
+  size_workspaces(in_place ? 0 : IC * BP, B > 1 ? OC * BP : 0, 0);
   for_each_slot(static_cast<int>(ws_.size()), blocks, [&](int t, int64_t first, int64_t last) {
     Workspace& ws = ws_[t];
     for (int64_t blk = first; blk < last; ++blk) {
       const int64_t n0 = blk * B, nb = std::min(B, N_ - n0);
       const float* src = dy + n0 * OC * P;  // (OC, B*P)
-      float* dst = dx + n0 * IC * P;        // (IC, B*P)
       if (B > 1) {
         gather_images(dy, OC, P, n0, nb, B, ws.mat.data());
-        src = ws.mat.data(), dst = ws.col.data();
+        src = ws.mat.data();
       }
-      for (int64_t g = 0; g < G; ++g)
-        direct_conv_forward(plan_, a + g * panel, ICg, OCg, src + g * OCg * BP, nullptr, B == 1,
-                            dst + g * ICg * BP);
-      if (B > 1) scatter_images(dst, IC, P, n0, nb, B, nullptr, true, dx);
+      for (int64_t ph = 0; ph < phases; ++ph) {
+        if (backward_taps_[ph].empty()) continue;  // no tap reads this phase: its dx is 0
+        float* dst = in_place ? dx + n0 * image : ws.col.data();  // (IC, B*P)
+        for (int64_t g = 0; g < G; ++g)
+          direct_conv_forward(backward_plans_[ph], a + offset[ph * G + g], ICg, OCg,
+                              src + g * OCg * BP, nullptr, in_place, dst + g * ICg * BP);
+        if (!in_place) merge_phase_add(geom_, dst, ph, n0, nb, B, dx);
+      }
     }
   });
 }
@@ -307,7 +348,7 @@ void Conv2d::backward_weight() {
     size_workspaces(B * IC * Hp * Wp, B * P * OC, G * Kg * OCg);
     for_each_slot(T, blocks, [&](int t, int64_t first, int64_t last) {
       Workspace& ws = ws_[t];
-      ws.dw.zero();
+      std::fill_n(ws.dw.data(), G * Kg * OCg, 0.0f);
       for (int64_t blk = first; blk < last; ++blk) {
         const int64_t n0 = blk * B, nb = std::min(B, N_ - n0);
         for (int64_t i = 0; i < nb; ++i) {
@@ -326,7 +367,7 @@ void Conv2d::backward_weight() {
     size_workspaces(geom_.col_rows() * B * P, OC * B * P, G * Kg * OCg);
     for_each_slot(T, blocks, [&](int t, int64_t first, int64_t last) {
       Workspace& ws = ws_[t];
-      ws.dw.zero();
+      std::fill_n(ws.dw.data(), G * Kg * OCg, 0.0f);
       for (int64_t blk = first; blk < last; ++blk) {
         const int64_t n0 = blk * B, nb = std::min(B, N_ - n0), ld = nb * P;
         for (int64_t i = 0; i < nb; ++i) im2col(geom_, x + (n0 + i) * image, ws.col.data() + i * P, ld);

@@ -49,13 +49,13 @@ class Conv2d : public Op {
   const Conv2dParams& params() const { return p_; }
 
  private:
-  // forward() and each backward pass pick one of two implementations:
-  // the direct kernels of engine/direct_conv.h for stride-1 "same"
-  // convolutions (no im2col), or im2col + sgemm for everything else.
+  // forward() and backward-data pick one of two implementations: the
+  // direct kernels of engine/direct_conv.h (no im2col) for the geometries
+  // they fit ("same"-padded convolutions, strided or not), or im2col + sgemm.
   // backward_weight uses engine/conv_weight_grad.h for every geometry.
   void forward_direct(const float* x, const float* w, const float* b, float* y);
   void forward_im2col(const float* x, const float* w, const float* b, float* y);
-  void backward_data_direct();   // dx += (W^T dy) as a flipped "same" convolution
+  void backward_data_direct();   // dx += W^T dy, one direct product per input phase
   void backward_data_im2col();   // dx += col2im(W^T dy)
   // dw += dy col^T: per-thread partials over the thread's images, then
   // summed in thread order. db += sum of dy per channel.
@@ -80,10 +80,18 @@ class Conv2d : public Op {
   Var* b_ = nullptr;
   ConvGeom geom_{};  // one image: (IC, H, W) -> (OH, OW)
   int64_t N_ = 0;
-  bool direct_ = false;     // stride-1 "same" convolution and the direct kernels exist
+  bool direct_ = false;       // the direct kernels exist and fit geom_
   int64_t direct_block_ = 1;  // images side by side in a direct-path plane
-  DirectConvPlan plan_;     // tap offsets and padding masks for planes of direct_block_ images
-  Tensor packed_;           // (G, packed size): W packed for the direct kernel of the current pass
+  // Tap offsets and padding masks for geom_ and direct_block_, rebuilt when
+  // either changes: the forward plan, and one backward-data plan per input
+  // phase with the kernel taps it uses.
+  ConvGeom plan_geom_{};
+  int64_t plan_block_ = 0;
+  DirectConvPlan forward_plan_;
+  std::vector<DirectConvPlan> backward_plans_;
+  std::vector<std::vector<int64_t>> backward_taps_;
+  std::vector<int64_t> packed_offset_;  // (phases*G + 1): backward-data's A' blocks in packed_
+  Tensor packed_;  // W packed for the direct kernel of the current pass
 
   // One workspace per thread slot, sized on first use and reused.
   struct Workspace {
