@@ -135,36 +135,20 @@ Var& Conv2d::forward(Var& x, Var& w, Var* b, Tape& tape) {
   const int64_t IC = p_.in_channels, OC = p_.out_channels, G = p_.groups;
   check(x.data.ndim() == 4 && x.data.dim(1) == IC, "conv: input ", shape_str(x.data.shape()),
         " does not fit ", IC, " input channels (expected (N, ", IC, ", H, W))");
-  const Shape wshape{OC, IC / G, p_.kernel_h, p_.kernel_w};
-  check(w.data.shape() == wshape, "conv: weight ", shape_str(w.data.shape()), " expected ",
-        shape_str(wshape), " (OC, IC/groups, KH, KW)");
-  check(!b || b->data.shape() == Shape{OC}, "conv: bias ", b ? shape_str(b->data.shape()) : "",
-        " expected (", OC, ")");
+  const Tensor& wt = w.data;
+  if (wt.ndim() != 4 || wt.dim(0) != OC || wt.dim(1) != IC / G || wt.dim(2) != p_.kernel_h ||
+      wt.dim(3) != p_.kernel_w)
+    fail("conv: weight ", shape_str(wt.shape()), " expected ",
+         shape_str({OC, IC / G, p_.kernel_h, p_.kernel_w}), " (OC, IC/groups, KH, KW)");
+  if (b && (b->data.ndim() != 1 || b->data.dim(0) != OC))
+    fail("conv: bias ", shape_str(b->data.shape()), " expected (", OC, ")");
   const int64_t H = x.data.dim(2), W = x.data.dim(3);
   const int64_t OH = conv_out_size(H, p_.kernel_h, p_.stride_h, p_.pad_h);
   const int64_t OW = conv_out_size(W, p_.kernel_w, p_.stride_w, p_.pad_w);
   N_ = x.data.dim(0);
   geom_ = {IC, H, W, p_.kernel_h, p_.kernel_w, p_.stride_h, p_.stride_w, p_.pad_h, p_.pad_w, OH, OW};
   direct_ = direct_conv_available() && direct_conv_fits(geom_);
-  if (direct_) {
-    direct_block_ = direct_block_images();
-    if (!same_geom(plan_geom_, geom_) || plan_block_ != direct_block_) {
-      plan_geom_ = geom_, plan_block_ = direct_block_;
-      forward_plan_ = direct_forward_plan(geom_, direct_block_);
-      const int64_t phases = geom_.SH * geom_.SW;
-      backward_plans_.resize(phases);
-      backward_taps_.resize(phases);
-      for (int64_t ph = 0; ph < phases; ++ph)
-        backward_plans_[ph] = direct_backward_plan(geom_, direct_block_, ph, backward_taps_[ph]);
-      // Where backward-data's packed A' of (phase, group) starts in packed_.
-      const int64_t ICg = IC / G, OCg = OC / G;
-      packed_offset_.assign(phases * G + 1, 0);
-      for (int64_t ph = 0; ph < phases; ++ph)
-        for (int64_t g = 0; g < G; ++g)
-          packed_offset_[ph * G + g + 1] = packed_offset_[ph * G + g] +
-              packed_a_size(ICg, OCg * static_cast<int64_t>(backward_taps_[ph].size()));
-    }
-  }
+  if (direct_) update_direct_plans();
   out.data.resize({N_, OC, OH, OW});  // (N, OC, OH, OW)
   const float* bd = b ? b->data.data() : nullptr;
   if (direct_) forward_direct(x.data.data(), w.data.data(), bd, out.data.data());
@@ -172,6 +156,27 @@ Var& Conv2d::forward(Var& x, Var& w, Var* b, Tape& tape) {
   x_ = &x, w_ = &w, b_ = b;
   record(tape, {&x, &w, b});
   return out;
+}
+
+// Chooses the direct path's block size and rebuilds its plans when the
+// geometry or the block size changed since the last forward.
+void Conv2d::update_direct_plans() {
+  direct_block_ = direct_block_images();
+  if (same_geom(plan_geom_, geom_) && plan_block_ == direct_block_) return;
+  plan_geom_ = geom_, plan_block_ = direct_block_;
+  forward_plan_ = direct_forward_plan(geom_, direct_block_);
+  const int64_t phases = geom_.SH * geom_.SW, G = p_.groups;
+  backward_plans_.resize(phases);
+  backward_taps_.resize(phases);
+  for (int64_t ph = 0; ph < phases; ++ph)
+    backward_plans_[ph] = direct_backward_plan(geom_, direct_block_, ph, backward_taps_[ph]);
+  // Where backward-data's packed A' of (phase, group) starts in packed_.
+  const int64_t ICg = p_.in_channels / G, OCg = p_.out_channels / G;
+  packed_offset_.assign(phases * G + 1, 0);
+  for (int64_t ph = 0; ph < phases; ++ph)
+    for (int64_t g = 0; g < G; ++g)
+      packed_offset_[ph * G + g + 1] = packed_offset_[ph * G + g] +
+          packed_a_size(ICg, OCg * static_cast<int64_t>(backward_taps_[ph].size()));
 }
 
 // Forward, per image and group g (Kg = ICg*KH*KW, P = OH*OW):
@@ -331,7 +336,8 @@ void Conv2d::backward_data_im2col() {
 // Each thread slot sums its own images into its partial ws.dw, which holds
 // dW transposed per group, (G, Kg, OCg). With the kernel of
 // engine/conv_weight_grad.h a block of images is zero-padded to
-// (B, IC, Hp, Wp) and dy transposed to (B, P, OC); without it, im2col
+// (B, IC, Hp, Wp) (unless there is no padding) and dy transposed to
+// (B, P, OC); without it, im2col
 // columns and dy go through sgemm: dWT_g += col_g (Kg, nb*P) * dy_g^T.
 void Conv2d::backward_weight() {
   const int64_t OC = p_.out_channels, IC = p_.in_channels, G = p_.groups;
@@ -340,25 +346,29 @@ void Conv2d::backward_weight() {
   const float* dy = out.grad.data();
   const int T = num_threads();
   if (conv_weight_grad_available()) {
-    const int64_t Hp = geom_.H + 2 * geom_.PH, Wp = geom_.W + 2 * geom_.PW;
-    const int64_t per_image = IC * Hp * Wp + P * OC;
+    // Unpadded convolutions (1x1 stride 2, valid ones) read x as it is.
+    const bool padded = geom_.PH > 0 || geom_.PW > 0;
+    const int64_t Hp = geom_.H + 2 * geom_.PH, Wp = geom_.W + 2 * geom_.PW, image = IC * Hp * Wp;
+    const int64_t per_image = (padded ? image : 0) + P * OC;
     const int64_t B = std::max<int64_t>(1, std::min(kBlockFloats / per_image, (N_ + T - 1) / T));
     const int64_t blocks = (N_ + B - 1) / B;
     const WeightGradGeom wg{ICg, geom_.KH, geom_.KW, geom_.SH, geom_.SW, Hp, Wp, geom_.OH, geom_.OW};
-    size_workspaces(B * IC * Hp * Wp, B * P * OC, G * Kg * OCg);
+    size_workspaces(padded ? B * image : 0, B * P * OC, G * Kg * OCg);
     for_each_slot(T, blocks, [&](int t, int64_t first, int64_t last) {
       Workspace& ws = ws_[t];
       std::fill_n(ws.dw.data(), G * Kg * OCg, 0.0f);
       for (int64_t blk = first; blk < last; ++blk) {
         const int64_t n0 = blk * B, nb = std::min(B, N_ - n0);
+        const float* xp = padded ? ws.col.data() : x + n0 * image;  // (nb, IC, Hp, Wp)
         for (int64_t i = 0; i < nb; ++i) {
-          pad_planes(x + (n0 + i) * IC * geom_.H * geom_.W, IC, geom_.H, geom_.W, geom_.PH, geom_.PW,
-                     ws.col.data() + i * IC * Hp * Wp);
+          if (padded)
+            pad_planes(x + (n0 + i) * IC * geom_.H * geom_.W, IC, geom_.H, geom_.W, geom_.PH,
+                       geom_.PW, ws.col.data() + i * image);
           transpose_to_pixel_major(dy + (n0 + i) * OC * P, OC, P, ws.mat.data() + i * P * OC, OC);
         }
         for (int64_t g = 0; g < G; ++g)
-          conv_weight_grad(wg, OCg, nb, ws.col.data() + g * ICg * Hp * Wp, IC * Hp * Wp,
-                           ws.mat.data() + g * OCg, P * OC, OC, ws.dw.data() + g * Kg * OCg, OCg);
+          conv_weight_grad(wg, OCg, nb, xp + g * ICg * Hp * Wp, image, ws.mat.data() + g * OCg,
+                           P * OC, OC, ws.dw.data() + g * Kg * OCg, OCg);
       }
     });
   } else {

@@ -69,6 +69,7 @@ class Conv2d : public Op {
   // [k*B, min(N, (k+1)*B)).
   int64_t im2col_block_images() const;
   int64_t direct_block_images() const;
+  void update_direct_plans();
   void size_workspaces(int64_t col_floats, int64_t mat_floats, int64_t dw_floats);
 
   Conv2dParams p_;
