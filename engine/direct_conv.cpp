@@ -85,6 +85,41 @@ DirectConvPlan direct_backward_plan(const ConvGeom& g, int64_t B, int64_t phase,
   return plan;
 }
 
+// out[j] = src[2*j] for j < n: one column phase of a stride-2 row.
+void take_every_second(const float* src, int64_t n, float* out) {
+  int64_t j = 0;
+#ifdef __AVX512F__
+  // 16 outputs from the 31 inputs src[2j .. 2j + 30] (no read past them).
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (; j + 16 <= n; j += 16) {
+    const __m512 lo = _mm512_loadu_ps(src + 2 * j);
+    const __m512 hi = _mm512_maskz_loadu_ps(0x7FFF, src + 2 * j + 16);
+    _mm512_storeu_ps(out + j, _mm512_permutex2var_ps(lo, even, hi));
+  }
+#endif
+  for (; j < n; ++j) out[j] = src[2 * j];
+}
+
+// out[2*j] += in[j] for j < n: the inverse of take_every_second, adding.
+void add_every_second(const float* in, int64_t n, float* out) {
+  int64_t j = 0;
+#ifdef __AVX512F__
+  // in[j .. j+15] spread to the even lanes of the 31 outputs out[2j .. 2j + 30].
+  const __m512i lo_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i hi_idx = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  for (; j + 16 <= n; j += 16) {
+    const __m512 v = _mm512_loadu_ps(in + j);
+    __m512 lo = _mm512_loadu_ps(out + 2 * j);
+    __m512 hi = _mm512_maskz_loadu_ps(0x7FFF, out + 2 * j + 16);
+    lo = _mm512_mask_add_ps(lo, 0x5555, lo, _mm512_permutexvar_ps(lo_idx, v));
+    hi = _mm512_mask_add_ps(hi, 0x5555, hi, _mm512_permutexvar_ps(hi_idx, v));
+    _mm512_storeu_ps(out + 2 * j, lo);
+    _mm512_mask_storeu_ps(out + 2 * j + 16, 0x7FFF, hi);
+  }
+#endif
+  for (; j < n; ++j) out[2 * j] += in[j];
+}
+
 // Whether some tap reads phase a along an axis (1x1 stride 2 reads only phase 0).
 bool phase_read(int64_t a, int64_t K, int64_t S, int64_t pad) {
   for (int64_t k = 0; k < K; ++k)
@@ -108,6 +143,8 @@ void split_phases(const ConvGeom& g, const float* x, int64_t n0, int64_t count, 
             float* out = plane + n * grid + i * g.OW;
             if (g.SW == 1) {
               std::copy_n(src, cols, out);
+            } else if (g.SW == 2) {
+              take_every_second(src, cols, out);
             } else {
               for (int64_t j = 0; j < cols; ++j) out[j] = src[g.SW * j];
             }
@@ -128,6 +165,8 @@ void merge_phase_add(const ConvGeom& g, const float* src, int64_t phase, int64_t
         float* out = img + (g.SH * i + a) * g.W + b;
         if (g.SW == 1) {
           for (int64_t j = 0; j < cols; ++j) out[j] += in[j];
+        } else if (g.SW == 2) {
+          add_every_second(in, cols, out);
         } else {
           for (int64_t j = 0; j < cols; ++j) out[g.SW * j] += in[j];
         }
@@ -174,42 +213,39 @@ namespace {
 template <int MR, int NV>
 void forward_tile(const DirectConvPlan& plan, const float* panel, int64_t C, const float* src,
                   int64_t v0, const float* bias, bool accumulate, float* y) {
-  const int64_t T = plan.taps(), P = plan.P, PV = plan.PV;
+  // The plan's fields as locals, so the loops below touch no plan memory
+  // but the offset and mask tables.
+  const int64_t T = plan.taps(), P = plan.P, PV = plan.PV, stride = plan.channel_stride;
+  const int64_t* tap_off = plan.tap_off.data();
+  const uint16_t* tap_mask = plan.tap_mask.data() + v0;
   __m512 acc[MR][NV];
-  
 #pragma GCC unroll 16
-for (int r = 0; r < MR; ++r)
-    
+  for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 16
-for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-  const float* a = panel;
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  const float* a = panel;  // (K, kPanelRows), walked row by row
   for (int64_t c = 0; c < C; ++c) {
-    const float* plane = src + c * plan.channel_stride + v0 * 16;
-    for (int64_t t = 0; t < T; ++t, a += kPanelRows) {
-      const float* s = plane + plan.tap_off[t];
-      const uint16_t* m = plan.tap_mask.data() + t * PV + v0;
+    const float* plane = src + c * stride + v0 * 16;
+    const uint16_t* m = tap_mask;
+    for (int64_t t = 0; t < T; ++t, a += kPanelRows, m += PV) {
+      const float* s = plane + tap_off[t];
       __m512 b[NV];
-      
 #pragma GCC unroll 16
-for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(m[v], s + 16 * v);
-      
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(m[v], s + 16 * v);
 #pragma GCC unroll 16
-for (int r = 0; r < MR; ++r) {
+      for (int r = 0; r < MR; ++r) {
         const __m512 ar = _mm512_set1_ps(a[r]);
-        
 #pragma GCC unroll 16
-for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, b[v], acc[r][v]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, b[v], acc[r][v]);
       }
     }
   }
-  
 #pragma GCC unroll 16
-for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < MR; ++r) {
     float* row = y + r * P + v0 * 16;
     const __m512 add = _mm512_set1_ps(bias ? bias[r] : 0.0f);
-    
 #pragma GCC unroll 16
-for (int v = 0; v < NV; ++v) {
+    for (int v = 0; v < NV; ++v) {
       const __mmask16 live = plan.tail[v0 + v];
       __m512 out = _mm512_add_ps(acc[r][v], add);
       if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(live, row + 16 * v));

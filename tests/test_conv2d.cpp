@@ -45,6 +45,8 @@ const ConvCase kCases[] = {
     {"3x3 pad 1, 1 input channel, 28x28", {1, 16, 3, 3, 1, 1, 1, 1, 1}, 2, 28, 28, true},
     {"1x1 pad 1 (output larger than input)", {3, 5, 1, 1, 1, 1, 1, 1, 1}, 2, 4, 5, true},
     {"3x3 stride 2 pad 1, 6x6, batch 5 (phases batched)", {4, 6, 3, 3, 2, 2, 1, 1, 1}, 5, 6, 6, true},
+    {"3x3 stride 2 pad 1, 9x35 (vector phase split, odd width)", {3, 4, 3, 3, 2, 2, 1, 1, 1}, 2, 9, 35, true},
+    {"1x1 stride 2, 5x40 (vector phase split)", {5, 3, 1, 1, 2, 2, 0, 0, 1}, 2, 5, 40, false},
     {"3x3 stride 3 pad 1 (nine phases)", {2, 4, 3, 3, 3, 3, 1, 1, 1}, 2, 9, 9, true},
     {"3x3 valid, 16x16 (one image per GEMM)", {2, 17, 3, 3, 1, 1, 0, 0, 1}, 3, 18, 18, true},
 };
