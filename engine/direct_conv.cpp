@@ -130,6 +130,18 @@ bool phase_read(int64_t a, int64_t K, int64_t S, int64_t pad) {
 void split_phases(const ConvGeom& g, const float* x, int64_t n0, int64_t count, int64_t B,
                   float* dst) {
   const int64_t grid = g.OH * g.OW, P = B * grid, phases = g.SH * g.SW;
+  if (direct_input_is_phase_plane(g)) {  // one phase: the planes themselves
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t n = 0; n < count; ++n)
+        std::copy_n(x + ((n0 + n) * g.C + c) * grid, grid, dst + c * P + n * grid);
+    return;
+  }
+  if (direct_input_is_phase_plane(g)) {  // one phase, the planes themselves
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t n = 0; n < count; ++n)
+        std::copy_n(x + ((n0 + n) * g.C + c) * grid, grid, dst + c * P + n * grid);
+    return;
+  }
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t a = 0; a < g.SH; ++a)
       for (int64_t b = 0; b < g.SW; ++b) {
