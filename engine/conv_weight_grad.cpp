@@ -24,6 +24,23 @@ void pad_planes(const float* x, int64_t C, int64_t H, int64_t W, int64_t PH, int
   }
 }
 
+void conv_weight_grad_ref(const WeightGradGeom& g, int64_t M, int64_t images, const float* xp,
+                          int64_t xp_stride, const float* dyT, int64_t dy_stride, int64_t ldy,
+                          float* dwT, int64_t ldw) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw)
+        for (int64_t m = 0; m < M; ++m) {
+          double acc = 0.0;
+          for (int64_t i = 0; i < images; ++i)
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+              for (int64_t ow = 0; ow < g.OW; ++ow)
+                acc += double(xp[i * xp_stride + (c * g.Hp + g.SH * oh + kh) * g.Wp + g.SW * ow + kw]) *
+                       dyT[i * dy_stride + (oh * g.OW + ow) * ldy + m];
+          dwT[((c * g.KH + kh) * g.KW + kw) * ldw + m] += static_cast<float>(acc);
+        }
+}
+
 #ifdef __AVX512F__
 
 bool conv_weight_grad_available() { return true; }
@@ -228,15 +245,18 @@ void conv_weight_grad(const WeightGradGeom& g, int64_t M, int64_t images, const 
   }
 }
 
-#else  // no AVX-512: Conv2d uses im2col + sgemm; never called.
+#else  // no AVX-512: Conv2d uses im2col + sgemm; the plain loops stand in.
 
 bool conv_weight_grad_available() { return false; }
 void transpose_to_pixel_major(const float* dy, int64_t M, int64_t P, float* dyT, int64_t ld) {
   for (int64_t m = 0; m < M; ++m)
     for (int64_t p = 0; p < P; ++p) dyT[p * ld + m] = dy[m * P + p];
 }
-void conv_weight_grad(const WeightGradGeom&, int64_t, int64_t, const float*, int64_t, const float*,
-                      int64_t, int64_t, float*, int64_t) {}
+void conv_weight_grad(const WeightGradGeom& g, int64_t M, int64_t images, const float* xp,
+                      int64_t xp_stride, const float* dyT, int64_t dy_stride, int64_t ldy,
+                      float* dwT, int64_t ldw) {
+  conv_weight_grad_ref(g, M, images, xp, xp_stride, dyT, dy_stride, ldy, dwT, ldw);
+}
 
 #endif
 

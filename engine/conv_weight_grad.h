@@ -39,5 +39,10 @@ void transpose_to_pixel_major(const float* dy, int64_t M, int64_t P, float* dyT,
 void conv_weight_grad(const WeightGradGeom& g, int64_t M, int64_t images, const float* xp,
                       int64_t xp_stride, const float* dyT, int64_t dy_stride, int64_t ldy,
                       float* dwT, int64_t ldw);
+// The same sum as plain loops (in double), for tests; also what
+// conv_weight_grad runs on a CPU without AVX-512.
+void conv_weight_grad_ref(const WeightGradGeom& g, int64_t M, int64_t images, const float* xp,
+                          int64_t xp_stride, const float* dyT, int64_t dy_stride, int64_t ldy,
+                          float* dwT, int64_t ldw);
 
 }  // namespace taper

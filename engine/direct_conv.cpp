@@ -214,6 +214,27 @@ void pack_a_transposed(const float* w, int64_t M_out, int64_t C, int64_t T,
   }
 }
 
+void direct_conv_forward_ref(const DirectConvPlan& plan, const float* a_packed, int64_t M,
+                             int64_t C, const float* src, const float* bias, bool accumulate,
+                             float* y) {
+  const int64_t T = plan.taps(), K = C * T;
+  for (int64_t m = 0; m < M; ++m) {
+    // Row m of A lives in panel m / kPanelRows, column m % kPanelRows.
+    const float* a = a_packed + (m / kPanelRows) * kPanelRows * K + m % kPanelRows;
+    for (int64_t q = 0; q < plan.P; ++q) {
+      double acc = bias ? bias[m] : 0.0;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < T; ++t) {
+          const bool live = (plan.tap_mask[t * plan.PV + q / 16] >> (q % 16)) & 1;
+          if (live)
+            acc += double(a[(c * T + t) * kPanelRows]) * src[c * plan.channel_stride + q + plan.tap_off[t]];
+        }
+      float& out = y[m * plan.P + q];
+      out = static_cast<float>(accumulate ? out + acc : acc);
+    }
+  }
+}
+
 #ifdef __AVX512F__
 
 bool direct_conv_available() { return true; }
@@ -310,11 +331,13 @@ void direct_conv_forward(const DirectConvPlan& plan, const float* a_packed, int6
   }
 }
 
-#else  // no AVX-512: Conv2d uses im2col + sgemm; these are never called.
+#else  // no AVX-512: Conv2d takes the im2col path; the plain loops stand in.
 
 bool direct_conv_available() { return false; }
-void direct_conv_forward(const DirectConvPlan&, const float*, int64_t, int64_t, const float*,
-                         const float*, bool, float*) {}
+void direct_conv_forward(const DirectConvPlan& plan, const float* a_packed, int64_t M, int64_t C,
+                         const float* src, const float* bias, bool accumulate, float* y) {
+  direct_conv_forward_ref(plan, a_packed, M, C, src, bias, accumulate, y);
+}
 
 #endif
 

@@ -94,5 +94,10 @@ void pack_a_transposed(const float* w, int64_t M_out, int64_t C, int64_t T,
 // accumulate; A packed by pack_a, y holds M planes of plan.P pixels.
 void direct_conv_forward(const DirectConvPlan& plan, const float* a_packed, int64_t M, int64_t C,
                          const float* src, const float* bias, bool accumulate, float* y);
+// The same product as plain loops (one dot product per output, in double),
+// for tests; also what direct_conv_forward runs on a CPU without AVX-512.
+void direct_conv_forward_ref(const DirectConvPlan& plan, const float* a_packed, int64_t M,
+                             int64_t C, const float* src, const float* bias, bool accumulate,
+                             float* y);
 
 }  // namespace taper

@@ -240,11 +240,11 @@ void Conv2d::forward_im2col(const float* x, const float* w, const float* b, floa
         for (int64_t i = 0; i < nb; ++i) im2col(geom_, x + (n0 + i) * image, ws.col.data() + i * P, ld);
         col = ws.col.data();  // (K, nb*P)
       }
-      float* ymat = ws.mat.data();  // (OC, nb*P)
+      float* ymat = nb == 1 ? y + n0 * OC * P : ws.mat.data();  // (OC, nb*P)
       for (int64_t g = 0; g < G; ++g)
         sgemm(false, false, OCg, ld, Kg, 1.0f, w + g * OCg * Kg, Kg, col + g * Kg * ld, ld, 0.0f,
               ymat + g * OCg * ld, ld);
-      scatter_images(ymat, OC, P, n0, nb, nb, b, false, y);
+      if (nb > 1 || b) scatter_images(ymat, OC, P, n0, nb, nb, b, false, y);  // in place when nb == 1
     }
   });
 }

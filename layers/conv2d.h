@@ -9,12 +9,15 @@
 // where g = o / OCg is the group of output channel o, ICg = IC/groups,
 // OCg = OC/groups, and x reads zero outside the image (padding).
 //
-// Fast paths, OpenMP-parallel over images with one workspace per thread
-// that is reused every step:
-// - stride-1 "same" convolutions (3x3 pad 1, ...): direct AVX-512 kernels
-//   that read the im2col matrix straight from the image (engine/direct_conv.h);
-// - all others: im2col + SGEMM (engine/im2col.h, engine/gemm.h); small
-//   images are batched, several images' columns forming one wider GEMM.
+// Fast paths, OpenMP-parallel over blocks of images with one workspace per
+// thread that is reused every step:
+// - "same"-padded convolutions, strided or not (3x3 pad 1, 3x3 stride 2
+//   pad 1, 1x1 stride 2, ...): direct AVX-512 kernels that read the im2col
+//   matrix straight from the image (engine/direct_conv.h);
+// - all others: im2col + SGEMM (engine/im2col.h, engine/gemm.h);
+// - the weight gradient, for every geometry: engine/conv_weight_grad.h.
+// Small images are batched: several images side by side in one plane or
+// one wider GEMM. Reference loops below; the tests hold every path to them.
 #pragma once
 
 #include <vector>
