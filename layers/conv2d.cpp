@@ -88,10 +88,11 @@ void for_each_slot(int T, int64_t blocks, const Body& body) {
 }  // namespace
 
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
-  check(stride >= 1, "conv: stride must be at least 1, got ", stride);
+  if (stride < 1) fail("conv: stride must be at least 1, got ", stride);
   const int64_t span = in + 2 * pad - kernel;
-  check(in >= 1 && span >= 0, "conv: kernel ", kernel, " does not fit input size ", in,
-        " with padding ", pad, " (expected input + 2*padding >= kernel)");
+  if (in < 1 || span < 0)
+    fail("conv: kernel ", kernel, " does not fit input size ", in, " with padding ", pad,
+         " (expected input + 2*padding >= kernel)");
   return span / stride + 1;
 }
 
@@ -140,23 +141,28 @@ void Conv2d::size_workspaces(int64_t col_floats, int64_t mat_floats, int64_t dw_
 
 Var& Conv2d::forward(Var& x, Var& w, Var* b, Tape& tape) {
   const int64_t IC = p_.in_channels, OC = p_.out_channels, G = p_.groups;
-  check(x.data.ndim() == 4 && x.data.dim(1) == IC, "conv: input ", shape_str(x.data.shape()),
-        " does not fit ", IC, " input channels (expected (N, ", IC, ", H, W))");
-  const Tensor& wt = w.data;
-  if (wt.ndim() != 4 || wt.dim(0) != OC || wt.dim(1) != IC / G || wt.dim(2) != p_.kernel_h ||
-      wt.dim(3) != p_.kernel_w)
-    fail("conv: weight ", shape_str(wt.shape()), " expected ",
-         shape_str({OC, IC / G, p_.kernel_h, p_.kernel_w}), " (OC, IC/groups, KH, KW)");
-  if (b && (b->data.ndim() != 1 || b->data.dim(0) != OC))
+  // Shapes are read through shape() rather than dim(), and messages are
+  // built only on failure: a warm forward allocates nothing.
+  const Shape& xs = x.data.shape();
+  const Shape& ws = w.data.shape();
+  if (xs.size() != 4 || xs[1] != IC)
+    fail("conv: input ", shape_str(xs), " does not fit ", IC, " input channels (expected (N, ", IC,
+         ", H, W))");
+  if (ws.size() != 4 || ws[0] != OC || ws[1] != IC / G || ws[2] != p_.kernel_h || ws[3] != p_.kernel_w)
+    fail("conv: weight ", shape_str(ws), " expected ", shape_str({OC, IC / G, p_.kernel_h, p_.kernel_w}),
+         " (OC, IC/groups, KH, KW)");
+  if (b && (b->data.shape().size() != 1 || b->data.shape()[0] != OC))
     fail("conv: bias ", shape_str(b->data.shape()), " expected (", OC, ")");
-  const int64_t H = x.data.dim(2), W = x.data.dim(3);
+  const int64_t H = xs[2], W = xs[3];
   const int64_t OH = conv_out_size(H, p_.kernel_h, p_.stride_h, p_.pad_h);
   const int64_t OW = conv_out_size(W, p_.kernel_w, p_.stride_w, p_.pad_w);
-  N_ = x.data.dim(0);
+  N_ = xs[0];
   geom_ = {IC, H, W, p_.kernel_h, p_.kernel_w, p_.stride_h, p_.stride_w, p_.pad_h, p_.pad_w, OH, OW};
   direct_ = direct_conv_available() && direct_conv_fits(geom_);
   if (direct_) update_direct_plans();
-  out.data.resize({N_, OC, OH, OW});  // (N, OC, OH, OW)
+  const Shape& ys = out.data.shape();  // (N, OC, OH, OW), resized only when it changes
+  if (ys.size() != 4 || ys[0] != N_ || ys[1] != OC || ys[2] != OH || ys[3] != OW)
+    out.data.resize({N_, OC, OH, OW});
   const float* bd = b ? b->data.data() : nullptr;
   if (direct_) forward_direct(x.data.data(), w.data.data(), bd, out.data.data());
   else forward_im2col(x.data.data(), w.data.data(), bd, out.data.data());
