@@ -141,8 +141,7 @@ void weight_tile(const WeightGradGeom& g, int64_t k0, int64_t m0, __mmask16 live
 using WeightTile = void (*)(const WeightGradGeom&, int64_t, int64_t, __mmask16, int64_t,
                             const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
 
-// Tile shapes: 8 rows by up to 3 vectors (24 accumulators), or 12 rows by
-// one vector when there are only 16 output channels.
+// Generic tiles: 8 rows of dWT by up to 3 vectors (24 accumulators).
 constexpr int kRows = 8;
 
 template <int MR>
