@@ -25,10 +25,12 @@ struct ConvCase {
   bool bias;
 };
 
-// Every shape the fast paths branch on: stride 2, padding, groups, 1x1
-// (strided and pointwise), non-square kernels and strides, batch 3, OC not
-// a multiple of 16, and outputs small enough to batch several images into
-// one GEMM (with a short last block).
+// Every shape the fast paths branch on: stride 2 and 3, padding, groups,
+// 1x1 (strided and pointwise), non-square kernels and strides, batch 3, OC
+// not a multiple of 16, outputs small enough to batch several images into
+// one GEMM or plane (with a short last block); geometries the direct
+// kernels fit and ones they do not (valid padding, stride 2 along a
+// 3-wide unpadded axis), which take the im2col path.
 const ConvCase kCases[] = {
     {"3x3 stride 2 pad 1", {3, 5, 3, 3, 2, 2, 1, 1, 1}, 2, 7, 6, true},
     {"3x3 pad 1 groups 2 batch 3", {4, 6, 3, 3, 1, 1, 1, 1, 2}, 3, 9, 8, true},
@@ -38,6 +40,14 @@ const ConvCase kCases[] = {
     {"2x3 kernel stride (1, 2) pad (1, 0)", {3, 4, 2, 3, 1, 2, 1, 0, 1}, 2, 5, 9, true},
     {"OC 20 batch 3, 4x4 output batched", {3, 20, 3, 3, 1, 1, 1, 1, 1}, 3, 4, 4, true},
     {"5x5 stride 2 pad 2 groups 4 batch 5", {8, 12, 5, 5, 2, 2, 2, 2, 4}, 5, 8, 8, false},
+    {"5x5 pad 2 groups 2, OC 18 (direct, row tail)", {6, 18, 5, 5, 1, 1, 2, 2, 2}, 3, 6, 7, true},
+    {"3x1 kernel pad (1, 0), OC 9, 12 channels", {12, 9, 3, 1, 1, 1, 1, 0, 1}, 2, 5, 13, true},
+    {"3x3 pad 1, 1 input channel, 28x28", {1, 16, 3, 3, 1, 1, 1, 1, 1}, 2, 28, 28, true},
+    {"1x1 pad 1 (output larger than input)", {3, 5, 1, 1, 1, 1, 1, 1, 1}, 2, 4, 5, true},
+    {"3x3 stride 2 pad 1, 6x6, batch 5 (phases batched)", {4, 6, 3, 3, 2, 2, 1, 1, 1}, 5, 6, 6, true},
+    {"3x3 stride 2 pad 1, 9x35 (vector phase split, odd width)", {3, 4, 3, 3, 2, 2, 1, 1, 1}, 2, 9, 35, true},
+    {"1x1 stride 2, 5x40 (vector phase split)", {5, 3, 1, 1, 2, 2, 0, 0, 1}, 2, 5, 40, false},
+    {"3x3 stride 3 pad 1 (nine phases)", {2, 4, 3, 3, 3, 3, 1, 1, 1}, 2, 9, 9, true},
     {"3x3 valid, 16x16 (one image per GEMM)", {2, 17, 3, 3, 1, 1, 0, 0, 1}, 3, 18, 18, true},
 };
 
@@ -155,26 +165,31 @@ TEST_CASE("conv skips dx when the input needs no gradient") {
 TEST_CASE("conv results are identical across two runs") {
   const int saved = num_threads();
   set_num_threads(2);
-  Conv2dParams p{6, 10, 3, 3, 1, 1, 1, 1, 2};
-  Var x(random_tensor({7, 6, 5, 5}, 61), true), w(random_tensor({10, 3, 3, 3}, 62), true);
-  Var b(random_tensor({10}, 63), true);
-  Tensor dy = random_tensor({7, 10, 5, 5}, 64);
-  Tensor first[4];
-  for (int run = 0; run < 2; ++run) {
-    Conv2d op(p);
-    zero_grad({&x, &w, &b});
-    Tape tape;
-    Var& y = op.forward(x, w, &b, tape);
-    Tensor y_copy = y.data.clone();
-    tape.backward(y, dy);
-    Tensor got[4] = {y_copy, x.grad.clone(), w.grad.clone(), b.grad.clone()};
-    for (int k = 0; k < 4; ++k) {
-      if (run == 0) {
-        first[k] = got[k];
-        continue;
+  // A direct "same" convolution, a strided direct one and an im2col one.
+  const Conv2dParams params[] = {{6, 10, 3, 3, 1, 1, 1, 1, 2},
+                                 {6, 10, 3, 3, 2, 2, 1, 1, 1},
+                                 {6, 10, 3, 3, 1, 1, 0, 0, 1}};
+  for (const Conv2dParams& p : params) {
+    INFO("stride " << p.stride_h << " pad " << p.pad_h << " groups " << p.groups);
+    Var x(random_tensor({7, 6, 5, 5}, 61), true), w(random_tensor({10, 6 / p.groups, 3, 3}, 62), true);
+    Var b(random_tensor({10}, 63), true);
+    Tensor first[4];
+    for (int run = 0; run < 2; ++run) {
+      Conv2d op(p);
+      zero_grad({&x, &w, &b});
+      Tape tape;
+      Var& y = op.forward(x, w, &b, tape);
+      Tensor y_copy = y.data.clone();
+      tape.backward(y, random_tensor(y.data.shape(), 64));
+      Tensor got[4] = {y_copy, x.grad.clone(), w.grad.clone(), b.grad.clone()};
+      for (int k = 0; k < 4; ++k) {
+        if (run == 0) {
+          first[k] = got[k];
+          continue;
+        }
+        REQUIRE(got[k].same_shape(first[k]));
+        for (int64_t i = 0; i < got[k].numel(); ++i) REQUIRE(got[k][i] == first[k][i]);
       }
-      REQUIRE(got[k].same_shape(first[k]));
-      for (int64_t i = 0; i < got[k].numel(); ++i) REQUIRE(got[k][i] == first[k][i]);
     }
   }
   set_num_threads(saved);

@@ -1,0 +1,185 @@
+// taper_layer_bench — layer speed at training batch size (not a test).
+//
+//   taper_layer_bench [--threads N] [--reps R] [--batch B]
+//
+// For every distinct conv shape of the two reference models of
+// /work/shared/bench/torch_anchor.py (vgg7-fmnist, resnet20) it times the
+// forward, backward-data and backward-weight passes and prints GFLOP/s,
+// counting 2*N*OC*OH*OW*(IC/groups)*KH*KW FLOPs per pass. Each time is the
+// median of R repetitions after two warm-up runs. Per model it prints the
+// FLOP-weighted total of each pass (all of the model's conv FLOPs, repeated
+// shapes counted as often as they occur, over their total time), and, as
+// the yardstick, Eigen's SGEMM rate on 1024x1024x1024.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/gemm.h"
+#include "engine/parallel.h"
+#include "engine/rng.h"
+#include "layers/conv2d.h"
+
+using namespace taper;
+
+namespace {
+
+struct Shape2d {
+  const char* model;
+  const char* name;
+  Conv2dParams p;
+  int64_t H, W;
+  int count;  // how often the shape occurs in the model
+};
+
+// The conv layers of torch_anchor.py, one row per distinct shape.
+const Shape2d kShapes[] = {
+    {"vgg7-fmnist", "conv1 (first)", {1, 64, 3, 3, 1, 1, 1, 1, 1}, 28, 28, 1},
+    {"vgg7-fmnist", "conv2", {64, 64, 3, 3, 1, 1, 1, 1, 1}, 28, 28, 1},
+    {"vgg7-fmnist", "conv3", {64, 128, 3, 3, 1, 1, 1, 1, 1}, 14, 14, 1},
+    {"vgg7-fmnist", "conv4", {128, 128, 3, 3, 1, 1, 1, 1, 1}, 14, 14, 1},
+    {"vgg7-fmnist", "conv5", {128, 256, 3, 3, 1, 1, 1, 1, 1}, 7, 7, 1},
+    {"vgg7-fmnist", "conv6", {256, 256, 3, 3, 1, 1, 1, 1, 1}, 7, 7, 1},
+    {"resnet20", "stem (first)", {3, 16, 3, 3, 1, 1, 1, 1, 1}, 32, 32, 1},
+    {"resnet20", "s1 3x3", {16, 16, 3, 3, 1, 1, 1, 1, 1}, 32, 32, 6},
+    {"resnet20", "s2 3x3/2", {16, 32, 3, 3, 2, 2, 1, 1, 1}, 32, 32, 1},
+    {"resnet20", "s2 3x3", {32, 32, 3, 3, 1, 1, 1, 1, 1}, 16, 16, 5},
+    {"resnet20", "s2 1x1/2 proj", {16, 32, 1, 1, 2, 2, 0, 0, 1}, 32, 32, 1},
+    {"resnet20", "s3 3x3/2", {32, 64, 3, 3, 2, 2, 1, 1, 1}, 16, 16, 1},
+    {"resnet20", "s3 3x3", {64, 64, 3, 3, 1, 1, 1, 1, 1}, 8, 8, 5},
+    {"resnet20", "s3 1x1/2 proj", {32, 64, 1, 1, 2, 2, 0, 0, 1}, 16, 16, 1},
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Median time of `reps` calls of f after two warm-up calls.
+template <typename F>
+double median_seconds(int reps, F&& f) {
+  f();
+  f();
+  std::vector<double> t(reps);
+  for (double& s : t) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    s = seconds_since(t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[reps / 2];
+}
+
+Tensor random_tensor(const taper::Shape& shape, uint64_t seed) {
+  Tensor t(shape);
+  Rng rng(seed);
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.uniform(-1.0f, 1.0f);
+  return t;
+}
+
+struct Timing {
+  double flops, fwd, bwd_data, bwd_weight;  // FLOPs of one pass, seconds per pass
+};
+
+Timing time_conv(const Shape2d& s, int64_t N, int reps) {
+  const Conv2dParams& p = s.p;
+  const int64_t OH = conv_out_size(s.H, p.kernel_h, p.stride_h, p.pad_h);
+  const int64_t OW = conv_out_size(s.W, p.kernel_w, p.stride_w, p.pad_w);
+  Var x(random_tensor({N, p.in_channels, s.H, s.W}, 1));
+  Var w(random_tensor({p.out_channels, p.in_channels / p.groups, p.kernel_h, p.kernel_w}, 2));
+  Conv2d op(p);
+  Timing t;
+  t.flops = 2.0 * N * p.out_channels * OH * OW * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
+  Tape tape;
+  {
+    NoGrad no_grad(tape);
+    t.fwd = median_seconds(reps, [&] { op.forward(x, w, nullptr, tape); });
+  }
+  // Backward passes: one recorded forward, then backward() repeatedly with a
+  // fixed dy; which gradients it computes follows requires_grad.
+  auto time_backward = [&](bool dx, bool dw) {
+    x.requires_grad = dx;
+    w.requires_grad = dw;
+    Var& y = op.forward(x, w, nullptr, tape);
+    tape.clear();
+    y.grad = random_tensor(y.data.shape(), 3);
+    return median_seconds(reps, [&] { op.backward(); });
+  };
+  t.bwd_data = time_backward(true, false);
+  t.bwd_weight = time_backward(false, true);
+  return t;
+}
+
+double gemm_gflops(int reps) {
+  const int64_t n = 1024;
+  Tensor a = random_tensor({n, n}, 4), b = random_tensor({n, n}, 5), c({n, n});
+  double s = median_seconds(reps, [&] {
+    sgemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  });
+  return 2.0 * n * n * n / s / 1e9;
+}
+
+void usage() {
+  std::fprintf(stderr, "usage: taper_layer_bench [--threads N] [--reps R] [--batch B]\n");
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2, reps = 7;
+  int64_t batch = 128;
+  for (int i = 1; i < argc; ++i) {
+    auto value = [&]() -> long {
+      if (i + 1 >= argc) usage();
+      char* end = nullptr;
+      long v = std::strtol(argv[++i], &end, 10);
+      if (*end || v < 1) usage();
+      return v;
+    };
+    if (!std::strcmp(argv[i], "--threads")) threads = static_cast<int>(value());
+    else if (!std::strcmp(argv[i], "--reps")) reps = static_cast<int>(value());
+    else if (!std::strcmp(argv[i], "--batch")) batch = value();
+    else usage();
+  }
+  set_num_threads(threads);
+  std::printf("conv layers, batch %ld, %d threads, median of %d; GFLOP/s per pass\n",
+              static_cast<long>(batch), threads, reps);
+  std::printf("%-12s %-14s %-22s %3s %8s %8s %8s %8s\n", "model", "layer", "IC->OC HxW k/s", "x",
+              "fwd ms", "fwd", "bwd-data", "bwd-w");
+  const char* model = nullptr;
+  double flops = 0, fwd = 0, bd_flops = 0, bd = 0, bw = 0;
+  auto print_total = [&] {
+    std::printf("%-12s %-14s %-22s %3s %8.2f %8.1f %8.1f %8.1f\n", model, "TOTAL", "(FLOP-weighted)",
+                "", fwd * 1e3, flops / fwd / 1e9, bd_flops / bd / 1e9, flops / bw / 1e9);
+  };
+  for (const Shape2d& s : kShapes) {
+    if (model && std::strcmp(model, s.model)) {
+      print_total();
+      flops = fwd = bd_flops = bd = bw = 0;
+    }
+    model = s.model;
+    const bool first = std::strstr(s.name, "(first)") != nullptr;
+    Timing t = time_conv(s, batch, reps);
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "%ld->%ld %ldx%ld k%ld/%ld", long(s.p.in_channels),
+                  long(s.p.out_channels), long(s.H), long(s.W), long(s.p.kernel_h),
+                  long(s.p.stride_h));
+    std::printf("%-12s %-14s %-22s %3d %8.2f %8.1f %8.1f %8.1f\n", s.model, s.name, shape, s.count,
+                t.fwd * 1e3, t.flops / t.fwd / 1e9, t.flops / t.bwd_data / 1e9,
+                t.flops / t.bwd_weight / 1e9);
+    flops += s.count * t.flops;
+    fwd += s.count * t.fwd;
+    bw += s.count * t.bwd_weight;
+    if (!first) {  // training never computes the input gradient of the first conv
+      bd_flops += s.count * t.flops;
+      bd += s.count * t.bwd_data;
+    }
+  }
+  print_total();
+  std::printf("(bwd-data totals leave out the first conv: training skips its dx)\n");
+  std::printf("Eigen SGEMM 1024x1024x1024: %.1f GFLOP/s\n", gemm_gflops(reps));
+  return 0;
+}
