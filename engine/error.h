@@ -24,7 +24,9 @@ template <typename... Parts>
   throw Error(os.str());
 }
 
-// check(cond, pieces...) throws Error(pieces) when cond is false.
+// check(cond, pieces...) throws Error(pieces) when cond is false. The pieces
+// are evaluated before the call: in a hot path, write
+// `if (!cond) fail(...)` so that a message is only built on failure.
 template <typename... Parts>
 void check(bool condition, const Parts&... parts) {
   if (!condition) fail(parts...);

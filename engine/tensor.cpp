@@ -116,7 +116,7 @@ Tensor Tensor::from(const Shape& shape, const std::vector<float>& values) {
 int64_t Tensor::dim(int i) const {
   int n = ndim();
   if (i < 0) i += n;
-  check(i >= 0 && i < n, "dimension ", i, " out of range for shape ", shape_str(shape_));
+  if (i < 0 || i >= n) fail("dimension ", i, " out of range for shape ", shape_str(shape_));
   return shape_[i];
 }
 
