@@ -23,21 +23,74 @@ void check_channel_vector(const char* what, const Tensor& t, int64_t C, const Te
         " but input ", shape_str(x.shape()), " has ", C, " channels (expected (", C, "))");
 }
 
-// The fused activation of s (the batch-norm output) and its mask. The
-// quantizer is Q_k(clamp(s, 0, 1)) with the same float operations as
-// act_quantize (quant/act_quant.cpp), so fused and separate agree bit for bit.
-inline float activate(FusedActivation act, float s, float steps) {
-  switch (act) {
-    case FusedActivation::relu: return s > 0.0f ? s : 0.0f;
-    case FusedActivation::quantize: return quantize_steps(std::min(std::max(s, 0.0f), 1.0f), steps);
-    default: return s;
+// The fused activation of s (the batch-norm output) and its mask, as
+// compile-time cases so each loop below vectorizes. The quantizer is
+// Q_k(clamp(s, 0, 1)) with the same float operations as act_quantize
+// (quant/act_quant.cpp), so fused and separate agree bit for bit.
+template <FusedActivation A>
+inline float activate(float s, float steps) {
+  if constexpr (A == FusedActivation::relu) return s > 0.0f ? s : 0.0f;
+  if constexpr (A == FusedActivation::quantize)
+    return quantize_steps(std::min(std::max(s, 0.0f), 1.0f), steps);
+  return s;
+}
+template <FusedActivation A>
+inline bool passes(float s) {
+  if constexpr (A == FusedActivation::relu) return s > 0.0f;
+  if constexpr (A == FusedActivation::quantize) return s >= 0.0f && s <= 1.0f;
+  return true;
+}
+
+// One channel's sums are vectorized with `omp simd reduction`: lanes keep
+// partial sums (in double) that are combined in a fixed order, so a channel
+// gives the same result on every run whatever the thread count (a channel
+// is never split between threads).
+
+// y = act((x - mu) * scale + shift) over one channel.
+template <FusedActivation A>
+void forward_channel(const float* xp, float* yp, const ChannelLayout& L, int64_t c, float mu, float scale,
+                     float shift, float steps) {
+  for (int64_t n = 0; n < L.N; ++n) {
+    const float* x = xp + L.at(n, c);
+    float* y = yp + L.at(n, c);
+#pragma omp simd
+    for (int64_t i = 0; i < L.HW; ++i) y[i] = activate<A>((x[i] - mu) * scale + shift, steps);
   }
 }
-inline bool passes(FusedActivation act, float s) {
-  switch (act) {
-    case FusedActivation::relu: return s > 0.0f;
-    case FusedActivation::quantize: return s >= 0.0f && s <= 1.0f;
-    default: return true;
+
+// The channel's gradient sums (dy masked by the activation), then dx.
+template <FusedActivation A>
+void backward_channel(const float* xp, const float* dyp, float* dxp, const ChannelLayout& L, int64_t c,
+                      float mu, float invstd, float gamma, float shift, bool train, double& sum_dy,
+                      double& sum_dy_xhat) {
+  const float scale = gamma * invstd;
+  double s1 = 0.0, s2 = 0.0;
+  for (int64_t n = 0; n < L.N; ++n) {
+    const float* x = xp + L.at(n, c);
+    const float* dy = dyp + L.at(n, c);
+#pragma omp simd reduction(+ : s1, s2)
+    for (int64_t i = 0; i < L.HW; ++i) {
+      const float g = passes<A>((x[i] - mu) * scale + shift) ? dy[i] : 0.0f;
+      s1 += g;
+      s2 += double(g) * ((x[i] - mu) * invstd);
+    }
+  }
+  sum_dy = s1;
+  sum_dy_xhat = s2;
+  if (!dxp) return;
+  const double M = static_cast<double>(L.N * L.HW);
+  const float mean_dy = train ? static_cast<float>(s1 / M) : 0.0f;
+  const float mean_dy_xhat = train ? static_cast<float>(s2 / M) : 0.0f;
+  for (int64_t n = 0; n < L.N; ++n) {
+    const float* x = xp + L.at(n, c);
+    const float* dy = dyp + L.at(n, c);
+    float* dx = dxp + L.at(n, c);
+#pragma omp simd
+    for (int64_t i = 0; i < L.HW; ++i) {
+      const float g = passes<A>((x[i] - mu) * scale + shift) ? dy[i] : 0.0f;
+      const float xhat = (x[i] - mu) * invstd;
+      dx[i] += scale * (g - mean_dy - xhat * mean_dy_xhat);
+    }
   }
 }
 
@@ -93,15 +146,21 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
     double mean, var;
     if (train) {
       double sum = 0.0;
-      for (int64_t n = 0; n < L.N; ++n)
-        for (int64_t i = 0; i < L.HW; ++i) sum += xp[L.at(n, c) + i];
+      for (int64_t n = 0; n < L.N; ++n) {
+        const float* xc = xp + L.at(n, c);
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < L.HW; ++i) sum += xc[i];
+      }
       mean = sum / M;
       double sq = 0.0;  // second pass around the mean: no cancellation
-      for (int64_t n = 0; n < L.N; ++n)
+      for (int64_t n = 0; n < L.N; ++n) {
+        const float* xc = xp + L.at(n, c);
+#pragma omp simd reduction(+ : sq)
         for (int64_t i = 0; i < L.HW; ++i) {
-          const double d = xp[L.at(n, c) + i] - mean;
+          const double d = xc[i] - mean;
           sq += d * d;
         }
+      }
       var = sq / M;
       rm[c] = static_cast<float>((1.0 - m) * rm[c] + m * mean);
       rv[c] = static_cast<float>((1.0 - m) * rv[c] + m * var * M / (M - 1));
@@ -114,18 +173,12 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
     mean_[c] = mu;
     invstd_[c] = invstd;
     const float scale = gp[c] * invstd, shift = bp[c];
-    if (act == FusedActivation::none) {
-      for (int64_t n = 0; n < L.N; ++n)
-        for (int64_t i = 0; i < L.HW; ++i) {
-          const int64_t j = L.at(n, c) + i;
-          yp[j] = (xp[j] - mu) * scale + shift;
-        }
-    } else {
-      for (int64_t n = 0; n < L.N; ++n)
-        for (int64_t i = 0; i < L.HW; ++i) {
-          const int64_t j = L.at(n, c) + i;
-          yp[j] = activate(act, (xp[j] - mu) * scale + shift, steps);
-        }
+    switch (act) {
+      case FusedActivation::none: forward_channel<FusedActivation::none>(xp, yp, L, c, mu, scale, shift, steps); break;
+      case FusedActivation::relu: forward_channel<FusedActivation::relu>(xp, yp, L, c, mu, scale, shift, steps); break;
+      case FusedActivation::quantize:
+        forward_channel<FusedActivation::quantize>(xp, yp, L, c, mu, scale, shift, steps);
+        break;
     }
   }
   x_ = &x, gamma_ = &gamma, beta_ = &beta;
@@ -145,7 +198,6 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
 void BatchNorm::backward() {
   const Tensor& xd = x_->data;
   const ChannelLayout L{xd.dim(0), xd.dim(1), xd.ndim() == 4 ? xd.dim(2) * xd.dim(3) : 1};
-  const double M = static_cast<double>(L.N * L.HW);
   const float* xp = xd.data();
   const float* gp = gamma_->data.data();
   const float* dy = out.grad.data();
@@ -159,40 +211,24 @@ void BatchNorm::backward() {
   const float* bp = beta_->data.data();
 #pragma omp parallel for schedule(static) if (xd.numel() >= kMinParallelWork)
   for (int64_t c = 0; c < L.C; ++c) {
-    const float mu = mean_[c], invstd = invstd_[c];
-    const float scale = gp[c] * invstd, shift = bp[c];
-    // The gradient reaching the normalization: dy, masked by the fused activation.
-    auto g = [&](int64_t j) {
-      return act == FusedActivation::none || passes(act, (xp[j] - mu) * scale + shift) ? dy[j] : 0.0f;
-    };
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int64_t n = 0; n < L.N; ++n)
-      for (int64_t i = 0; i < L.HW; ++i) {
-        const int64_t j = L.at(n, c) + i;
-        const float gj = g(j);
-        sum_dy += gj;
-        sum_dy_xhat += double(gj) * ((xp[j] - mu) * invstd);
-      }
+    const float mu = mean_[c], invstd = invstd_[c];
+    switch (act) {
+      case FusedActivation::none:
+        backward_channel<FusedActivation::none>(xp, dy, dx, L, c, mu, invstd, gp[c], bp[c], train, sum_dy,
+                                                sum_dy_xhat);
+        break;
+      case FusedActivation::relu:
+        backward_channel<FusedActivation::relu>(xp, dy, dx, L, c, mu, invstd, gp[c], bp[c], train, sum_dy,
+                                                sum_dy_xhat);
+        break;
+      case FusedActivation::quantize:
+        backward_channel<FusedActivation::quantize>(xp, dy, dx, L, c, mu, invstd, gp[c], bp[c], train, sum_dy,
+                                                    sum_dy_xhat);
+        break;
+    }
     if (dbeta) dbeta[c] += static_cast<float>(sum_dy);
     if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat);
-    if (!dx) continue;
-    const float k = gp[c] * invstd;
-    if (train) {
-      const float mean_dy = static_cast<float>(sum_dy / M);
-      const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / M);
-      for (int64_t n = 0; n < L.N; ++n)
-        for (int64_t i = 0; i < L.HW; ++i) {
-          const int64_t j = L.at(n, c) + i;
-          const float xhat = (xp[j] - mu) * invstd;
-          dx[j] += k * (g(j) - mean_dy - xhat * mean_dy_xhat);
-        }
-    } else {
-      for (int64_t n = 0; n < L.N; ++n)
-        for (int64_t i = 0; i < L.HW; ++i) {
-          const int64_t j = L.at(n, c) + i;
-          dx[j] += k * g(j);
-        }
-    }
   }
 }
 
