@@ -17,6 +17,7 @@
 #include "engine/error.h"
 #include "engine/optimizer.h"
 #include "engine/parallel.h"
+#include "engine/profiler.h"
 #include "engine/rng.h"
 #include "layers/loss.h"
 #include "models/model.h"
@@ -44,6 +45,7 @@ static const char* kUsage =
     "                   weight bytes do not exceed those of policy S at width 1\n"
     "  --batch N        images per step, 1..4096 (default 128)\n"
     "  --steps N        timed steps per phase, 1..10000 (default 12)\n"
+    "  --profile        also print the time per op type of a training step (stderr)\n"
     "  --warmup N       untimed steps before each phase, 0..1000 (default 2)\n"
     "  --threads T      worker threads, 1..256 (default 2)\n"
     "  --label NAME     the \"config\" field (default \"fp32\" when all weights and\n"
@@ -78,13 +80,14 @@ static double seconds_since(Clock::time_point t0) {
 }
 
 int cmd_bench(int argc, char** argv) {
-  Args args(argc, argv, {"--json"});
+  Args args(argc, argv, {"--json", "--profile"});
   if (args.help()) {
     std::fputs(kUsage, stdout);
     return 0;
   }
   args.expect_positional(1, "the model file");
   const bool as_json = args.flag("--json");
+  const bool profile = args.flag("--profile");
   const int64_t batch = args.get_int("--batch", 128, 1, 4096);
   const int64_t steps = args.get_int("--steps", 12, 1, 10000);
   const int64_t warmup = args.get_int("--warmup", 2, 0, 1000);
@@ -113,18 +116,32 @@ int cmd_bench(int argc, char** argv) {
   SoftmaxCrossEntropy loss_op;
   Tape tape;
 
-  // Training: warm-up steps, then the timed ones.
+  // Training: warm-up steps, then the timed ones (per op too with --profile).
   model.set_training(true);
   Clock::time_point t0;
+  std::unique_ptr<Profiler> profiler;
   for (int64_t i = 0; i < warmup + steps; ++i) {
-    if (i == warmup) t0 = Clock::now();
-    opt.zero_grad();
+    if (i == warmup) {
+      t0 = Clock::now();
+      if (profile) profiler = std::make_unique<Profiler>();
+    }
+    {
+      ProfileScope scope("optimizer", "zero_grad");
+      opt.zero_grad();
+    }
     Var& logits = model.forward(x, tape);
     Var& loss = loss_op.forward(logits, labels, tape);
     tape.backward(loss);
+    ProfileScope scope("optimizer", "step");
     opt.step();
   }
   const double train_s = seconds_since(t0);
+  if (profiler) {
+    std::fprintf(stderr, "training step, per op type (%lld steps, %.2f ms per step measured outside):\n",
+                 static_cast<long long>(steps), 1e3 * train_s / steps);
+    profiler->print(stderr, static_cast<int>(steps), "per step");
+    profiler.reset();
+  }
 
   // Inference: eval mode (running statistics), nothing cached or recorded.
   model.set_training(false);

@@ -1,6 +1,7 @@
 #include "engine/autograd.h"
 
 #include "engine/error.h"
+#include "engine/profiler.h"
 
 namespace taper {
 
@@ -38,7 +39,10 @@ void Tape::backward(Var& root, const Tensor& seed) {
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
     Op* op = *it;
     // An output no gradient reached (a dead branch) contributes nothing.
-    if (!op->out.grad.empty()) op->backward();
+    if (!op->out.grad.empty()) {
+      ProfileScope scope(op->type(), "backward");
+      op->backward();
+    }
     // Every reader of this output ran its backward before this op did, so
     // nothing needs this gradient any more: its buffer goes back to the pool.
     // This keeps the gradients of only a few layers alive at a time.

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "engine/profiler.h"
 #include "engine/rng.h"
 #include "layers/activation.h"
 #include "layers/add.h"
@@ -164,7 +165,11 @@ Var& Model::forward(Var& x, Tape& tape) {
     Var& a = input(L.inputs[0]);
     Var* bias = L.bias && L.has_weights() ? &n.bias : nullptr;
     Var* w = &n.weight;
-    if (n.wq) w = &n.wq->forward(n.weight, tape);
+    if (n.wq) {
+      ProfileScope scope(n.wq->type(), "forward");
+      w = &n.wq->forward(n.weight, tape);
+    }
+    ProfileScope scope(n.op->type(), "forward");
     const std::string& t = L.type;
     if (t == "conv") {
       outs[i] = &static_cast<Conv2d&>(*n.op).forward(a, *w, bias, tape);
