@@ -53,6 +53,13 @@ class Op {
   virtual void backward() = 0;
   // Plain name for messages and summaries ("conv", "batchnorm", ...).
   virtual const char* type() const = 0;
+  // What backward reads besides gradients: the data of forward input k (in
+  // forward's argument order), and this op's own output. A model frees an
+  // output that no backward reads once its last reader has run forward
+  // (shapes stay; see Tensor::release). Say false only when backward uses
+  // nothing but the shape (or its own caches).
+  virtual bool backward_reads_input(int k) const { return true; }
+  virtual bool backward_reads_output() const { return false; }
 
   Var out;
 

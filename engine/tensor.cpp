@@ -130,6 +130,11 @@ void Tensor::resize(const Shape& shape) {
   numel_ = n;
 }
 
+void Tensor::release() {
+  buffer_.reset();
+  data_ = nullptr;
+}
+
 Tensor Tensor::reshaped(const Shape& shape) const {
   check(shape_numel(shape) == numel_, "cannot reshape ", shape_str(shape_), " to ",
         shape_str(shape));

@@ -51,6 +51,10 @@ class Tensor {
   // Changes the shape; keeps the buffer if it is large enough, otherwise
   // allocates a new one. Contents are unspecified afterwards (use zero()).
   void resize(const Shape& shape);
+  // Drops the buffer (back to the pool) but keeps the shape: a model frees
+  // an activation that no backward reads this way; the shape still sizes its
+  // gradient, and the next resize() allocates again. data() is null after.
+  void release();
   // A tensor with another shape of the same numel, sharing this buffer.
   Tensor reshaped(const Shape& shape) const;
   Tensor clone() const;

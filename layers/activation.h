@@ -14,6 +14,9 @@ class ReLU : public Op {
   Var& forward(Var& x, Tape& tape);
   void backward() override;
   const char* type() const override { return "relu"; }
+  // Backward: the mask y > 0 comes from the output.
+  bool backward_reads_input(int) const override { return false; }
+  bool backward_reads_output() const override { return true; }
 
  private:
   // Cached for backward: only the input Var. The mask x > 0 is read back

@@ -11,6 +11,8 @@ class Add : public Op {
   Var& forward(Var& a, Var& b, Tape& tape);
   void backward() override;
   const char* type() const override { return "add"; }
+  // Backward: dL/da = dL/db = dL/dy, no input data.
+  bool backward_reads_input(int) const override { return false; }
 
  private:
   // Cached for backward: which Vars to send the gradient to (dy/da = dy/db = 1

@@ -160,8 +160,9 @@ Var& Conv2d::forward(Var& x, Var& w, Var* b, Tape& tape) {
   geom_ = {IC, H, W, p_.kernel_h, p_.kernel_w, p_.stride_h, p_.stride_w, p_.pad_h, p_.pad_w, OH, OW};
   direct_ = direct_conv_available() && direct_conv_fits(geom_);
   if (direct_) update_direct_plans();
-  const Shape& ys = out.data.shape();  // (N, OC, OH, OW), resized only when it changes
-  if (ys.size() != 4 || ys[0] != N_ || ys[1] != OC || ys[2] != OH || ys[3] != OW)
+  // (N, OC, OH, OW), resized only when it changes or was released
+  const Shape& ys = out.data.shape();
+  if (ys.size() != 4 || ys[0] != N_ || ys[1] != OC || ys[2] != OH || ys[3] != OW || !out.data.data())
     out.data.resize({N_, OC, OH, OW});
   const float* bd = b ? b->data.data() : nullptr;
   if (direct_) forward_direct(x.data.data(), w.data.data(), bd, out.data.data());

@@ -18,6 +18,8 @@ class Dropout : public Op {
   Var& forward(Var& x, Tape& tape);
   void backward() override;
   const char* type() const override { return "dropout"; }
+  // Backward: multiplies by the cached mask.
+  bool backward_reads_input(int) const override { return false; }
 
   float p() const { return p_; }
 

@@ -13,6 +13,8 @@ class Flatten : public Op {
   Var& forward(Var& x, Tape& tape);
   void backward() override;
   const char* type() const override { return "flatten"; }
+  // Backward: a reshape of dy, input only for its shape.
+  bool backward_reads_input(int) const override { return false; }
 
  private:
   // Cached for backward: the input Var. Row-major flattening keeps element

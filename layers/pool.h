@@ -20,6 +20,8 @@ class MaxPool2d : public Op {
   Var& forward(Var& x, Tape& tape);
   void backward() override;
   const char* type() const override { return "maxpool"; }
+  // Backward: routes through the cached argmax, input only for its shape.
+  bool backward_reads_input(int) const override { return false; }
 
   int kernel() const { return kernel_; }
   int stride() const { return stride_; }
@@ -41,6 +43,8 @@ class AvgPool2d : public Op {
   Var& forward(Var& x, Tape& tape);
   void backward() override;
   const char* type() const override { return "avgpool"; }
+  // Backward: spreads dy over each window, input only for its shape.
+  bool backward_reads_input(int) const override { return false; }
 
   int kernel() const { return kernel_; }
   int stride() const { return stride_; }
@@ -58,6 +62,8 @@ class GlobalAvgPool : public Op {
   Var& forward(Var& x, Tape& tape);
   void backward() override;
   const char* type() const override { return "globalavgpool"; }
+  // Backward: spreads dy over each plane, input only for its shape.
+  bool backward_reads_input(int) const override { return false; }
 
  private:
   // Cached for backward: the input Var only (for its shape and grad).

@@ -100,6 +100,30 @@ Model::Model(ModelSpec spec, BuildOptions options) : spec_(std::move(spec)), opt
     nodes_.push_back(std::move(n));
   }
   if (options_.fuse) fuse_batchnorm_activations();
+  plan_releases();
+}
+
+int Model::producer(int layer) const {
+  return nodes_[layer]->fused_into >= 0 ? nodes_[layer]->fused_into : layer;
+}
+
+void Model::plan_releases() {
+  const int n = static_cast<int>(nodes_.size());
+  last_reader_.assign(n, -1);
+  keep_.assign(n, false);
+  keep_[producer(n - 1)] = true;  // the logits go to the caller
+  for (int j = 0; j < n; ++j) {
+    if (nodes_[j]->fused_into >= 0) continue;  // no op of its own
+    const Op& op = *nodes_[j]->op;
+    if (op.backward_reads_output()) keep_[j] = true;
+    const std::vector<int>& inputs = nodes_[j]->layer->inputs;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      if (inputs[k] < 0) continue;  // the network input belongs to the caller
+      const int p = producer(inputs[k]);
+      last_reader_[p] = std::max(last_reader_[p], j);
+      if (op.backward_reads_input(static_cast<int>(k))) keep_[p] = true;
+    }
+  }
 }
 
 // A batch norm whose only reader is a ReLU or a quantizable activation
@@ -195,6 +219,13 @@ Var& Model::forward(Var& x, Tape& tape) {
       outs[i] = &static_cast<Dropout&>(*n.op).forward(a, tape);
     } else if (t == "add") {
       outs[i] = &static_cast<Add&>(*n.op).forward(a, input(L.inputs[1]), tape);
+    }
+    // Free the inputs this layer was the last to read, unless a backward needs them.
+    for (int in : L.inputs) {
+      if (in < 0) continue;
+      const int p = producer(in);
+      if (last_reader_[p] == static_cast<int>(i) && !(tape.recording() && keep_[p]))
+        nodes_[p]->op->out.data.release();
     }
   }
   return *outs.back();

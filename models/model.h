@@ -76,6 +76,14 @@ class Model {
  private:
   struct Node;
   void fuse_batchnorm_activations();
+  void plan_releases();
+  int producer(int layer) const;  // the node whose op computes this layer's output
+
+  // Activations no backward reads are freed as soon as their last reader has
+  // run forward (all of them in evaluation): last_reader_[p] is that reader,
+  // keep_[p] says a backward (or the caller, for the logits) needs p's output.
+  std::vector<int> last_reader_;
+  std::vector<bool> keep_;
   ModelSpec spec_;
   BuildOptions options_;
   std::vector<std::unique_ptr<Node>> nodes_;

@@ -37,6 +37,8 @@ class ActQuant : public Op {
   void backward() override;
   int bits() const { return bits_; }
   const char* type() const override { return "act_quant"; }
+  // Backward: multiplies by the cached pass mask.
+  bool backward_reads_input(int) const override { return false; }
 
  private:
   int bits_;
