@@ -43,10 +43,13 @@ void Tape::backward(Var& root, const Tensor& seed) {
       ProfileScope scope(op->type(), "backward");
       op->backward();
     }
-    // Every reader of this output ran its backward before this op did, so
-    // nothing needs this gradient any more: its buffer goes back to the pool.
-    // This keeps the gradients of only a few layers alive at a time.
+    // Every reader of this output ran its backward before this op did, and
+    // this op's own backward is done: neither the gradient nor the output is
+    // needed any more, and both buffers go back to the pool. This keeps the
+    // gradients of only a few layers alive at a time, and frees activations
+    // as fast as gradients are made. (The root's output is kept.)
     op->out.grad = Tensor();
+    if (&op->out != &root) op->out.data.release();
   }
   ops_.clear();
 }

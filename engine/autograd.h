@@ -11,8 +11,11 @@
 // op output it recorded (the intermediates) before the reverse sweep, and the
 // first backward that adds into one gets it zero-filled (Var::grad_buffer);
 // once the op that produced an output has run its backward, that output's
-// grad is released (as PyTorch frees non-leaf grads), so only a few layers'
-// gradients are alive at once. Parameters (leaves) keep accumulating across
+// grad and its data are released (as PyTorch frees non-leaf grads and saved
+// tensors), so only a few layers' gradients are alive at once and
+// activations are freed as gradients are made. Backward consumes the graph:
+// read the outputs you need (logits, say) before calling it; only the root
+// keeps its value. Parameters (leaves) keep accumulating across
 // backward calls until zero_grad() clears them, which the training step calls
 // once per step.
 //

@@ -5,24 +5,27 @@
 #include <cstring>
 #include <mutex>
 #include <new>
-#include <unordered_map>
+#include <map>
 #include <sstream>
 
 #include "engine/error.h"
 
 namespace taper {
 
-// A pool of freed buffers, by byte size. A training step allocates the same
-// sizes every step (activations, gradients, workspaces), so after the first
-// step every allocation is served from here: no malloc, no page faults, no
-// zeroed pages from the kernel. At most kPoolDepth buffers per size are kept.
+// A pool of freed buffers. A training step allocates the same sizes every
+// step (activations, gradients, workspaces), so after the first step every
+// allocation is served from here: no malloc, no page faults, no zeroed pages
+// from the kernel. A request takes the smallest free buffer that holds it and
+// is at most twice its size (a buffer freed by a 28x28 layer can hold a
+// 14x14 layer's output), so memory freed early in a step serves later layers.
+// At most kPoolDepth buffers per size are kept; more are freed.
 namespace {
 
 constexpr size_t kPoolDepth = 16;
 
 struct BufferPool {
   std::mutex mutex;
-  std::unordered_map<size_t, std::vector<float*>> free;
+  std::multimap<size_t, float*> free;  // by capacity in bytes
 };
 
 BufferPool& pool() {
@@ -30,28 +33,30 @@ BufferPool& pool() {
   return *p;
 }
 
-float* pool_take(size_t bytes) {
+// Returns a buffer of at least `bytes`, and its real capacity in `got`.
+float* pool_take(size_t bytes, size_t& got) {
   {
     BufferPool& p = pool();
     std::lock_guard<std::mutex> lock(p.mutex);
-    auto it = p.free.find(bytes);
-    if (it != p.free.end() && !it->second.empty()) {
-      float* ptr = it->second.back();
-      it->second.pop_back();
+    auto it = p.free.lower_bound(bytes);
+    if (it != p.free.end() && it->first <= 2 * bytes) {
+      float* ptr = it->second;
+      got = it->first;
+      p.free.erase(it);
       return ptr;
     }
   }
   auto* ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
   if (!ptr) throw std::bad_alloc();
+  got = bytes;
   return ptr;
 }
 
 void pool_give(float* ptr, size_t bytes) {
   BufferPool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
-  auto& list = p.free[bytes];
-  if (list.size() < kPoolDepth) {
-    list.push_back(ptr);
+  if (p.free.count(bytes) < kPoolDepth) {
+    p.free.emplace(bytes, ptr);
     return;
   }
   std::free(ptr);
@@ -65,10 +70,10 @@ struct Tensor::Buffer {
   float* ptr = nullptr;
   int64_t capacity = 0;  // in floats
   size_t bytes = 0;
-  explicit Buffer(int64_t n) : capacity(n) {
-    bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
-    bytes = (bytes + 63) / 64 * 64;
-    ptr = pool_take(bytes);
+  explicit Buffer(int64_t n) {
+    size_t want = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float);
+    ptr = pool_take((want + 63) / 64 * 64, bytes);
+    capacity = static_cast<int64_t>(bytes / sizeof(float));
   }
   ~Buffer() { pool_give(ptr, bytes); }
   Buffer(const Buffer&) = delete;

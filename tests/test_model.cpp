@@ -34,9 +34,9 @@ Result run(const std::string& name, const std::string& wbits, int abits, bool fu
   SoftmaxCrossEntropy ce;
   Var& logits = model.forward(x, tape);
   Var& loss = ce.forward(logits, labels, tape);
-  tape.backward(loss);
   Result r;
-  r.logits = logits.data.clone();
+  r.logits = logits.data.clone();  // before backward, which frees the activations
+  tape.backward(loss);
   for (auto& p : model.parameters()) r.grads.push_back(p.var->grad.clone());
   return r;
 }
