@@ -4,12 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/args.h"
-#include "data/loader.h"
+#include "apps/run_data.h"
 #include "data/registry.h"
-#include "data/split.h"
 #include "engine/error.h"
 #include "engine/parallel.h"
-#include "layers/loss.h"
 #include "models/checkpoint.h"
 
 namespace taper::app {
@@ -57,18 +55,12 @@ int cmd_eval(int argc, char** argv) {
   } else {
     check(!data_flag || *data_flag == checkpoint_meta(st, "data"), "--split val needs the run's own data set (",
           checkpoint_meta(st, "data"), ")");
-    Dataset all = load_dataset(data, "train");
-    int64_t limit = parse_int(checkpoint_meta(st, "limit"), path + " limit", 0, INT64_MAX);
-    if (limit > 0 && limit < all.n) {
-      std::vector<int64_t> first(limit);
-      for (int64_t i = 0; i < limit; ++i) first[i] = i;
-      all = subset(all, first);
-    }
     Dataset train;
-    split_validation(all, parse_double(checkpoint_meta(st, "val_split"), path + " val_split", 0.0, 0.9),
-                     static_cast<uint64_t>(parse_int(checkpoint_meta(st, "split_seed"), path + " split_seed", 0,
-                                                     INT64_MAX)),
-                     train, d);
+    load_run_split(data, parse_int(checkpoint_meta(st, "limit"), path + " limit", 0, INT64_MAX),
+                   parse_double(checkpoint_meta(st, "val_split"), path + " val_split", 0.0, 0.9),
+                   static_cast<uint64_t>(parse_int(checkpoint_meta(st, "split_seed"), path + " split_seed", 0,
+                                                   INT64_MAX)),
+                   train, d);
     check(d.n > 0, path, ": the run had no validation split");
   }
   const ModelSpec& spec = model->spec();
@@ -77,28 +69,12 @@ int cmd_eval(int argc, char** argv) {
   check(d.classes <= spec.classes, "data set ", data, " has ", d.classes, " classes but the model outputs ",
         spec.classes);
 
-  LoaderOptions lo;
-  lo.batch_size = batch;
-  lo.transform.mean = json_doubles(checkpoint_meta(st, "normalize_mean"), path + ": normalize_mean");
-  lo.transform.std = json_doubles(checkpoint_meta(st, "normalize_std"), path + ": normalize_std");
-  BatchLoader loader(d, lo);
-  loader.start_epoch(0);
-  model->set_training(false);
-  Tape tape;
-  NoGrad no_grad(tape);
-  SoftmaxCrossEntropy ce;
-  Var x;
-  std::vector<int64_t> labels;
-  double loss_sum = 0.0;
-  int64_t correct = 0, count = 0;
-  while (loader.next(x.data, labels)) {
-    Var& logits = model->forward(x, tape);
-    loss_sum += static_cast<double>(ce.forward(logits, labels, tape).data[0]) * labels.size();
-    correct += count_correct(logits.data, labels);
-    count += static_cast<int64_t>(labels.size());
-  }
-  const double acc = count ? static_cast<double>(correct) / count : 0.0;
-  const double loss = count ? loss_sum / count : 0.0;
+  Transform transform;
+  transform.mean = json_doubles(checkpoint_meta(st, "normalize_mean"), path + ": normalize_mean");
+  transform.std = json_doubles(checkpoint_meta(st, "normalize_std"), path + ": normalize_std");
+  const EvalResult r = evaluate(*model, d, transform, batch);
+  const double acc = r.acc, loss = r.loss;
+  const int64_t count = r.count;
   if (as_json) {
     nlohmann::ordered_json j;
     j["accuracy"] = acc;

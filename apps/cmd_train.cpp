@@ -14,9 +14,9 @@
 #include "apps/plot.h"
 #include "apps/progress.h"
 #include "apps/run_config.h"
+#include "apps/run_data.h"
 #include "data/loader.h"
 #include "data/registry.h"
-#include "data/split.h"
 #include "engine/error.h"
 #include "engine/lr_schedule.h"
 #include "engine/parallel.h"
@@ -126,38 +126,6 @@ EpochMetrics metrics_from_json(const nlohmann::json& j, const std::string& where
   }
 }
 
-struct EvalResult {
-  double loss = 0.0, acc = 0.0;
-  int64_t count = 0;
-};
-
-EvalResult evaluate(Model& model, const Dataset& data, const Transform& transform, int batch) {
-  EvalResult r;
-  if (data.n == 0) return r;
-  LoaderOptions lo;
-  lo.batch_size = batch;
-  lo.transform = transform;
-  BatchLoader loader(data, lo);
-  loader.start_epoch(0);
-  Var x;
-  std::vector<int64_t> labels;
-  Tape tape;
-  NoGrad no_grad(tape);
-  SoftmaxCrossEntropy ce;
-  model.set_training(false);
-  double loss_sum = 0.0;
-  int64_t correct = 0;
-  while (loader.next(x.data, labels)) {
-    Var& logits = model.forward(x, tape);
-    loss_sum += static_cast<double>(ce.forward(logits, labels, tape).data[0]) * labels.size();
-    correct += count_correct(logits.data, labels);
-    r.count += static_cast<int64_t>(labels.size());
-  }
-  r.loss = loss_sum / r.count;
-  r.acc = static_cast<double>(correct) / r.count;
-  return r;
-}
-
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -210,14 +178,8 @@ int cmd_train(int argc, char** argv) {
   const ModelSpec& spec = model->spec();
 
   // The data: a seeded validation split of the (limited) training set.
-  Dataset all = load_dataset(cfg.data, "train");
-  if (cfg.limit > 0 && cfg.limit < all.n) {
-    std::vector<int64_t> first(cfg.limit);
-    for (int64_t i = 0; i < cfg.limit; ++i) first[i] = i;
-    all = subset(all, first);
-  }
   Dataset train, val;
-  split_validation(all, cfg.val_split, cfg.seed, train, val);
+  load_run_split(cfg.data, cfg.limit, cfg.val_split, cfg.seed, train, val);
   Dataset test = load_dataset(cfg.data, "test");
   check(Shape{train.channels, train.height, train.width} == spec.input, "data set ", cfg.data, " has images ",
         shape_str({train.channels, train.height, train.width}), " but model ", spec.name, " takes ",
@@ -263,8 +225,15 @@ int cmd_train(int argc, char** argv) {
     best_test = parse_double(checkpoint_meta(ckpt, "best_test_acc"), "best_test_acc", 0.0, 1.0);
     std::ifstream f(metrics_path);
     std::string line;
-    while (static_cast<int>(history.size()) < start_epoch && std::getline(f, line))
-      history.push_back(metrics_from_json(nlohmann::json::parse(line), metrics_path));
+    while (static_cast<int>(history.size()) < start_epoch && std::getline(f, line)) {
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::parse_error&) {
+        fail(metrics_path, ": line ", history.size() + 1, " is not valid JSON");
+      }
+      history.push_back(metrics_from_json(j, metrics_path));
+    }
     check(static_cast<int>(history.size()) == start_epoch, metrics_path, ": has ", history.size(),
           " epochs but the checkpoint is at epoch ", start_epoch);
     std::string kept;
@@ -310,6 +279,9 @@ int cmd_train(int argc, char** argv) {
     double loss_sum = 0.0;
     int64_t correct = 0, seen = 0, step = 0;
     while (loader.next(x.data, labels)) {
+      // A last batch of a single image cannot train batch norm (one value
+      // per channel has no variance; PyTorch fails the same way): skip it.
+      if (labels.size() < 2) continue;
       opt->zero_grad();
       Tape tape;
       Var& logits = model->forward(x, tape);

@@ -81,7 +81,7 @@ static void apply(RunConfig& c, const std::string& key, const std::string& v, co
   else if (key == "gamma") c.gamma = parse_double(v, what, 0.0, 1.0);
   else if (key == "warmup") c.warmup = static_cast<int>(parse_int(v, what, 0, 100000));
   else if (key == "epochs") c.epochs = static_cast<int>(parse_int(v, what, 1, 100000));
-  else if (key == "batch") c.batch = static_cast<int>(parse_int(v, what, 1, 65536));
+  else if (key == "batch") c.batch = static_cast<int>(parse_int(v, what, 2, 65536));  // batch norm needs 2
   else if (key == "seed") c.seed = static_cast<uint64_t>(parse_int(v, what, 0, INT64_MAX));
   else if (key == "threads") c.threads = static_cast<int>(parse_int(v, what, 0, 256));
   else if (key == "val_split") c.val_split = parse_double(v, what, 0.0, 0.9);

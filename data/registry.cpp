@@ -93,18 +93,6 @@ std::string data_dir() {
   return std::string(home) + "/.cache/taper";
 }
 
-std::string dataset_specs() {
-  return "  mnist              MNIST from the data cache (scripts/get-data.sh mnist)\n"
-         "  fashion-mnist      Fashion-MNIST from the data cache (scripts/get-data.sh "
-         "fashion-mnist)\n"
-         "  cifar10            CIFAR-10 from the data cache (scripts/get-data.sh cifar10)\n"
-         "  cifar10-bin:DIR    CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin) in "
-         "DIR\n"
-         "  cifar100-bin:DIR   CIFAR-100 binary files (train.bin, test.bin) in DIR\n"
-         "  folder:DIR[@SIZE]  image folders DIR/train, DIR/val (or DIR/test), SIZE x SIZE "
-         "(default 224)\n";
-}
-
 Dataset load_dataset(const std::string& spec, const std::string& split) {
   check(split == "train" || split == "test", "data set '", spec, "': unknown split '", split,
         "', expected train or test");
@@ -119,7 +107,8 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     if (kind == "cifar100-bin") return load_cifar100_binary(arg, split);
     if (kind == "folder") return load_folder(arg, split);
   }
-  fail("unknown data set '", spec, "'; valid data sets are:\n", dataset_specs());
+  fail("unknown data set '", spec, "' (expected mnist, fashion-mnist, cifar10, cifar10-bin:DIR, ",
+       "cifar100-bin:DIR or folder:DIR[@SIZE])");
 }
 
 }  // namespace taper

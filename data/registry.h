@@ -18,9 +18,6 @@ namespace taper {
 // The data cache: $TAPER_DATA, else $HOME/.cache/taper.
 std::string data_dir();
 
-// The valid specs, one per line, for help and error messages.
-std::string dataset_specs();
-
 // Loads split "train" or "test" of the data set named by spec. A cached data
 // set that is not installed throws Error with the command that installs it; an
 // unknown spec throws Error listing the valid ones.

@@ -42,16 +42,6 @@ bool one_decimal(double v) {
   return std::fabs(tenths - std::round(tenths)) < 1e-6 * std::max(1.0, std::fabs(tenths));
 }
 
-// Runs taper and checks: exit code 2, one line on stderr containing `needle`.
-void expect_usage_error(const std::string& args, const std::string& needle) {
-  RunResult r = run_taper(args);
-  INFO("taper " << args << "\nstderr: " << r.err);
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find(needle) != std::string::npos);
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  CHECK(r.out.empty());
-}
-
 }  // namespace
 
 TEST_CASE("bench --json prints one line with exactly the anchor's fields") {

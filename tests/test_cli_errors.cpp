@@ -12,15 +12,6 @@ using namespace taper::testing;
 
 namespace {
 
-// Runs taper and checks: exit code 2, one line on stderr containing `needle`.
-void expect_usage_error(const std::string& args, const std::string& needle) {
-  RunResult r = run_taper(args);
-  INFO("taper " << args << "\nstderr: " << r.err);
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find(needle) != std::string::npos);
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-}
-
 const std::string kModel = std::string(TAPER_SOURCE_DIR) + "/models/lenet5.json";
 
 }  // namespace

@@ -221,39 +221,57 @@ TEST_CASE("a diverging loss stops the run and keeps no bad checkpoint") {
 TEST_CASE("train and eval: bad input exits with 2 and says what to do") {
   BlockData data;
   TempDir runs;
-  auto expect2 = [](const std::string& args, const std::string& needle) {
-    RunResult r = run_taper(args);
-    INFO("taper " << args << "\n" << r.err);
-    CHECK(r.exit_code == 2);
-    CHECK(r.err.find(needle) != std::string::npos);
-  };
   write_text(runs / "bad.json", "{\"model\": \"lenet5\", \"epoch\": 3}");
   write_text(runs / "good.json", "{\"model\": \"lenet5\", \"data\": \"mnist\", \"epochs\": 1, \"batch\": 64}");
-  expect2("train", "no model: give --model");
-  expect2("train --run " + runs / "bad.json", "unknown key \"epoch\"");
-  expect2("train --run " + runs / "nope.json", "cannot open run config");
-  expect2("train --model lenet5 --data imagenet", "unknown");
-  expect2("train --model lenet5 --data cifar10", "scripts/get-data.sh cifar10");
-  expect2("train --model resnet20 --data mnist --epochs 1", "has images (1, 28, 28) but model resnet20 takes");
-  expect2("train --model lenet5 --epochs 0", "--epochs: 0 is out of range");
-  expect2("train --model lenet5 --val-split 0.95", "--val-split: 0.95 is out of range");
-  expect2("train --model lenet5 --augment sideways --data mnist", "sideways");
-  expect2("train --model lenet5 --optimizer rmsprop", "expected sgd, adam or adamw");
-  expect2("train --model lenet5 --lr -1", "--lr: -1 is out of range");
-  expect2("train --model lenet5 --milestones 5,3", "milestones must increase");
-  expect2("train --model lenet5 --nesterov --optimizer adam", "--nesterov applies to sgd only");
-  expect2("train --model lenet5 --wbits 3-3", "gives 2 values but the model has 3 stages");
-  expect2("train --model lenet5 --lerning-rate 0.1", "unknown flag --lerning-rate");
-  expect2("train --resume " + runs / "none", "no last.safetensors to resume from");
+  expect_usage_error("train", "no model: give --model");
+  expect_usage_error("train --run " + runs / "bad.json", "unknown key \"epoch\"");
+  expect_usage_error("train --run " + runs / "nope.json", "cannot open run config");
+  expect_usage_error("train --model lenet5 --data imagenet", "unknown");
+  expect_usage_error("train --model lenet5 --data cifar10", "scripts/get-data.sh cifar10");
+  expect_usage_error("train --model resnet20 --data mnist --epochs 1", "has images (1, 28, 28) but model resnet20 takes");
+  expect_usage_error("train --model lenet5 --epochs 0", "--epochs: 0 is out of range");
+  expect_usage_error("train --model lenet5 --batch 1", "--batch: 1 is out of range [2, 65536]");
+  expect_usage_error("train --model lenet5 --val-split 0.95", "--val-split: 0.95 is out of range");
+  expect_usage_error("train --model lenet5 --augment sideways --data mnist", "sideways");
+  expect_usage_error("train --model lenet5 --optimizer rmsprop", "expected sgd, adam or adamw");
+  expect_usage_error("train --model lenet5 --lr -1", "--lr: -1 is out of range");
+  expect_usage_error("train --model lenet5 --milestones 5,3", "milestones must increase");
+  expect_usage_error("train --model lenet5 --nesterov --optimizer adam", "--nesterov applies to sgd only");
+  expect_usage_error("train --model lenet5 --wbits 3-3", "gives 2 values but the model has 3 stages");
+  expect_usage_error("train --model lenet5 --lerning-rate 0.1", "unknown flag --lerning-rate");
+  expect_usage_error("train --resume " + runs / "none", "no last.safetensors to resume from");
   // A finished run folder is never overwritten.
   REQUIRE(run_taper("train --run " + runs / "good.json" + " --limit 64 --out " + runs / "done").exit_code == 0);
-  expect2("train --run " + runs / "good.json" + " --out " + runs / "done", "already holds a run");
-  expect2("train --resume " + runs / "done --epochs 3", "takes no other flags");
-  expect2("eval " + runs / "good.json", "good.json");
-  expect2("eval " + runs / "done/last.safetensors --split train", "expected test or val");
+  expect_usage_error("train --run " + runs / "good.json" + " --out " + runs / "done", "already holds a run");
+  expect_usage_error("train --resume " + runs / "done --epochs 3", "takes no other flags");
+  expect_usage_error("eval " + runs / "good.json", "good.json");
+  expect_usage_error("eval " + runs / "done/last.safetensors --split train", "expected test or val");
   // A safetensors file that is not a checkpoint.
   SafeTensors plain;
   plain.put("x", Tensor({1}));
   save_safetensors(runs / "plain.st", plain);
-  expect2("eval " + runs / "plain.st", "not a taper checkpoint");
+  expect_usage_error("eval " + runs / "plain.st", "not a taper checkpoint");
+}
+
+TEST_CASE("a last batch of one image is skipped, and a corrupt metrics file stops a resume") {
+  BlockData data;
+  TempDir runs;
+  // 480 images, 48 held out: 432 = 431 + 1, so the second batch has one image.
+  RunResult r = run_taper("train --model lenet5 --data mnist --batch 431 --epochs 1 --threads 1 --out " +
+                          runs / "odd");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto m = read_metrics(runs / "odd/metrics.jsonl");
+  REQUIRE(m.size() == 1);
+  CHECK(std::isfinite(m[0]["train_loss"].get<double>()));
+
+  // Make the finished 1-epoch run a 2-epoch one that stopped after epoch 1,
+  // then break its metrics file: resume must refuse with a clear message.
+  SafeTensors last = load_safetensors(runs / "odd/last.safetensors");
+  json cfg = json::parse(last.metadata.at("config"));
+  cfg["epochs"] = 2;
+  last.metadata["config"] = cfg.dump();
+  save_safetensors(runs / "odd/last.safetensors", last);
+  write_text(runs / "odd/metrics.jsonl", "{\"epoch\": 1, \"lr\": \n");
+  expect_usage_error("train --resume " + runs / "odd", "metrics.jsonl: line 1 is not valid JSON");
 }

@@ -1,5 +1,8 @@
 #include "support/run_taper.h"
 
+#include <algorithm>
+#include <catch2/catch.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -31,6 +34,15 @@ RunResult run_taper(const std::string& args) {
   r.out = slurp(io / "out");
   r.err = slurp(io / "err");
   return r;
+}
+
+void expect_usage_error(const std::string& args, const std::string& needle) {
+  RunResult r = run_taper(args);
+  INFO("taper " << args << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(needle) != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.out.empty());
 }
 
 }  // namespace taper::testing

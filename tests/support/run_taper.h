@@ -18,4 +18,7 @@ struct RunResult {
 std::string taper_bin();
 // Runs `taper <args>` through the shell; args are passed as written.
 RunResult run_taper(const std::string& args);
+// Runs taper and CHECKs a usage error: exit code 2, nothing on stdout, and
+// exactly one line on stderr that contains `needle`.
+void expect_usage_error(const std::string& args, const std::string& needle);
 }  // namespace taper::testing
