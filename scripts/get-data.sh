@@ -63,6 +63,14 @@ as_root() {
   fi
 }
 
+# apt_install PKG — installs a Debian package (apt-get update first if the
+# package lists are stale).
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq --no-install-recommends "$1" ||
+    { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "$1"; }
+}
+
 get_fashion_mnist() {
   local dest="$data_root/fashion-mnist"
   if have_all "$dest" "${fashion_files[@]}"; then
@@ -71,10 +79,7 @@ get_fashion_mnist() {
   fi
   if ! have_all "$fashion_src" "${fashion_files[@]}"; then
     say "fashion-mnist: installing the Debian package $fashion_deb"
-    export DEBIAN_FRONTEND=noninteractive
-    as_root apt-get install -y -qq --no-install-recommends "$fashion_deb" ||
-      { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "$fashion_deb"; } ||
-      die "fashion-mnist: apt-get could not install $fashion_deb"
+    apt_install "$fashion_deb" || die "fashion-mnist: apt-get could not install $fashion_deb"
   fi
   mkdir -p "$dest"
   local f
@@ -96,7 +101,10 @@ npm_get() {
     say "$name: already there ($dest)"
     return
   fi
-  command -v npm >/dev/null || die "$name: npm not found (Debian package npm)"
+  if ! command -v npm >/dev/null; then
+    say "$name: npm not found; installing the Debian package npm"
+    apt_install npm || die "$name: apt-get could not install npm"
+  fi
   mkdir -p "$data_root"
   local tmp
   tmp=$(mktemp -d "$data_root/.$name.XXXXXX")
