@@ -3,11 +3,13 @@
 # the same networks, bit configurations, batch, step counts and threads, and
 # prints the medians over several rounds with taper/torch ratios.
 #
-#   scripts/bench-vs-torch.sh [--rounds N] [--threads N] [--models "a b"] [--configs "x y"]
+#   scripts/bench-vs-torch.sh [--rounds N] [--threads N] [--steps N] [--models "a b"] [--configs "x y"]
 #
 #   --rounds N      rounds of every (model, config) pair on both sides (default
 #                   $ROUNDS, else 3); the table shows the median of the rounds
 #   --threads N     threads for both programs (default $THREADS, else 2)
+#   --steps N       timed steps per measurement on both sides (default $STEPS,
+#                   else 12, the anchor's default)
 #   --models "a b"  a subset of: vgg7-fmnist resnet20 (default both)
 #   --configs "x y" a subset of: fp32 w2a2 progressive (default all three)
 #
@@ -36,9 +38,9 @@ say() { echo "bench-vs-torch: $*" >&2; }
 
 usage() {  # EXIT_CODE — the help text, to stdout for --help and stderr on misuse
   if [[ $1 -eq 0 ]]; then
-    sed -n '6,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '6,14p' "$0" | sed 's/^# \{0,1\}//'
   else
-    sed -n '6,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '6,14p' "$0" | sed 's/^# \{0,1\}//' >&2
   fi
   exit "$1"
 }
@@ -48,13 +50,14 @@ threads=${THREADS:-2}
 models="vgg7-fmnist resnet20"
 configs="fp32 w2a2 progressive"
 batch=128    # torch_anchor.py's default
-steps=12     # torch_anchor.py's default
+steps=${STEPS:-12}  # torch_anchor.py's default; more steps average over the machine's bursts
 warmup=2     # torch_anchor.py's fixed warm-up
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) [[ $# -ge 2 ]] || die "--rounds needs a value"; rounds=$2; shift 2 ;;
     --threads) [[ $# -ge 2 ]] || die "--threads needs a value"; threads=$2; shift 2 ;;
+    --steps) [[ $# -ge 2 ]] || die "--steps needs a value"; steps=$2; shift 2 ;;
     --models) [[ $# -ge 2 ]] || die "--models needs a value"; models=$2; shift 2 ;;
     --configs) [[ $# -ge 2 ]] || die "--configs needs a value"; configs=$2; shift 2 ;;
     -h|--help) usage 0 ;;
@@ -66,6 +69,8 @@ done
   die "rounds: expected an integer in [1, 100], got '$rounds'"
 [[ "$threads" =~ ^[0-9]+$ ]] && (( threads >= 1 && threads <= 256 )) ||
   die "threads: expected an integer in [1, 256], got '$threads'"
+[[ "$steps" =~ ^[0-9]+$ ]] && (( steps >= 1 && steps <= 10000 )) ||
+  die "steps: expected an integer in [1, 10000], got '$steps'"
 read -r -a model_list <<<"$models"
 read -r -a config_list <<<"$configs"
 [[ ${#model_list[@]} -gt 0 ]] || die "--models: no model given"
