@@ -104,7 +104,7 @@ int cmd_bench(int argc, char** argv) {
 
   // Random data: x (batch, C, H, W) standard normal, labels (batch) in [0, classes).
   Shape in_shape{batch};
-  in_shape.insert(in_shape.end(), c.spec.input.begin(), c.spec.input.end());
+  in_shape.append(c.spec.input.begin(), c.spec.input.end());
   Var x{Tensor(in_shape)};  // (batch, C, H, W)
   Rng rng(0, 1);
   float* xd = x.data.data();

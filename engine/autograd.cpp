@@ -54,11 +54,13 @@ void Tape::backward(Var& root, const Tensor& seed) {
   ops_.clear();
 }
 
+void zero_grad(Var& param) {
+  param.grad.resize(param.data.shape());
+  param.grad.zero();
+}
+
 void zero_grad(const std::vector<Var*>& params) {
-  for (Var* p : params) {
-    p->grad.resize(p->data.shape());
-    p->grad.zero();
-  }
+  for (Var* p : params) zero_grad(*p);
 }
 
 }  // namespace taper

@@ -111,5 +111,6 @@ class NoGrad {
 
 // Zeroes the gradients of the given leaves (parameters).
 void zero_grad(const std::vector<Var*>& params);
+void zero_grad(Var& param);
 
 }  // namespace taper

@@ -1,4 +1,5 @@
 #include "engine/direct_conv.h"
+#include "engine/parallel.h"
 
 #include <algorithm>
 
@@ -187,22 +188,24 @@ void merge_phase_add(const ConvGeom& g, const float* src, int64_t phase, int64_t
 }
 
 void pack_a(const float* a, int64_t lda, int64_t M, int64_t K, float* packed) {
-#pragma omp parallel for schedule(static)
-  for (int64_t m0 = 0; m0 < M; m0 += kPanelRows) {
+  const int64_t panels = (M + kPanelRows - 1) / kPanelRows;
+  parallel_for(panels, true, [&](int64_t i) {
+    const int64_t m0 = i * kPanelRows;
     float* panel = packed + m0 * K;  // (K, kPanelRows)
     const int64_t rows = std::min(kPanelRows, M - m0);
     for (int64_t k = 0; k < K; ++k) {
       for (int64_t r = 0; r < rows; ++r) panel[k * kPanelRows + r] = a[(m0 + r) * lda + k];
       for (int64_t r = rows; r < kPanelRows; ++r) panel[k * kPanelRows + r] = 0.0f;
     }
-  }
+  });
 }
 
 void pack_a_transposed(const float* w, int64_t M_out, int64_t C, int64_t T,
                        const std::vector<int64_t>& taps, float* packed) {
   const int64_t TT = static_cast<int64_t>(taps.size()), K = M_out * TT;  // A' is (C, M_out*TT)
-#pragma omp parallel for schedule(static)
-  for (int64_t c0 = 0; c0 < C; c0 += kPanelRows) {
+  const int64_t panels = (C + kPanelRows - 1) / kPanelRows;
+  parallel_for(panels, true, [&](int64_t i) {
+    const int64_t c0 = i * kPanelRows;
     float* panel = packed + c0 * K;
     const int64_t rows = std::min(kPanelRows, C - c0);
     for (int64_t o = 0; o < M_out; ++o)
@@ -211,7 +214,7 @@ void pack_a_transposed(const float* w, int64_t M_out, int64_t C, int64_t T,
         for (int64_t r = 0; r < rows; ++r) dst[r] = w[(o * C + c0 + r) * T + taps[j]];
         for (int64_t r = rows; r < kPanelRows; ++r) dst[r] = 0.0f;
       }
-  }
+  });
 }
 
 void direct_conv_forward_ref(const DirectConvPlan& plan, const float* a_packed, int64_t M,

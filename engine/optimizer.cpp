@@ -33,11 +33,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups_, float lr_, const char* kin
 }
 
 void Optimizer::zero_grad() {
-  for (ParamGroup& group : groups) {
-    std::vector<Var*> vars;
-    for (NamedParam& p : group.params) vars.push_back(p.var);
-    taper::zero_grad(vars);
-  }
+  for (ParamGroup& group : groups)
+    for (NamedParam& p : group.params) taper::zero_grad(*p.var);
 }
 
 void Optimizer::check_step(const NamedParam& p) const {

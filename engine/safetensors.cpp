@@ -108,6 +108,8 @@ HeaderEntry parse_entry(const std::string& name, const json& v, uint64_t data_le
 
   const json& shape = v["shape"];
   check(shape.is_array(), what, ": shape must be an array, got ", shape.dump());
+  check(shape.size() <= size_t(Shape::kMaxDims), what, ": shape ", shape.dump(), " has ",
+        shape.size(), " dimensions; taper tensors have at most ", Shape::kMaxDims);
   for (const json& d : shape) {
     check(!(d.is_number_integer() && !d.is_number_unsigned()), what,
           ": negative dimension in shape ", shape.dump());

@@ -19,13 +19,23 @@ namespace taper {
 // is at most twice its size (a buffer freed by a 28x28 layer can hold a
 // 14x14 layer's output), so memory freed early in a step serves later layers.
 // At most kPoolDepth buffers per size are kept; more are freed.
+//
+// The pool's own bookkeeping does not allocate once warm either: the map
+// nodes of taken buffers are kept (C++17 node handles) and reused when a
+// buffer comes back, and the shared_ptr control blocks of Tensor::Buffer come
+// from a free list of blocks (BlockAllocator below).
 namespace {
 
 constexpr size_t kPoolDepth = 16;
+constexpr size_t kReserve = 4096;  // bookkeeping slots reserved up front
+
+using FreeMap = std::multimap<size_t, float*>;  // capacity in bytes -> buffer
 
 struct BufferPool {
   std::mutex mutex;
-  std::multimap<size_t, float*> free;  // by capacity in bytes
+  FreeMap free;
+  std::vector<FreeMap::node_type> spare_nodes;  // emptied nodes, for reuse
+  BufferPool() { spare_nodes.reserve(kReserve); }
 };
 
 BufferPool& pool() {
@@ -40,9 +50,10 @@ float* pool_take(size_t bytes, size_t& got) {
     std::lock_guard<std::mutex> lock(p.mutex);
     auto it = p.free.lower_bound(bytes);
     if (it != p.free.end() && it->first <= 2 * bytes) {
-      float* ptr = it->second;
-      got = it->first;
-      p.free.erase(it);
+      FreeMap::node_type node = p.free.extract(it);
+      float* ptr = node.mapped();
+      got = node.key();
+      p.spare_nodes.push_back(std::move(node));
       return ptr;
     }
   }
@@ -55,12 +66,75 @@ float* pool_take(size_t bytes, size_t& got) {
 void pool_give(float* ptr, size_t bytes) {
   BufferPool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
-  if (p.free.count(bytes) < kPoolDepth) {
+  if (p.free.count(bytes) >= kPoolDepth) {
+    std::free(ptr);
+    return;
+  }
+  if (p.spare_nodes.empty()) {
     p.free.emplace(bytes, ptr);
     return;
   }
-  std::free(ptr);
+  FreeMap::node_type node = std::move(p.spare_nodes.back());
+  p.spare_nodes.pop_back();
+  node.key() = bytes;
+  node.mapped() = ptr;
+  p.free.insert(std::move(node));
 }
+
+// Fixed-size blocks for shared_ptr control blocks: a freed block goes on a
+// free list and serves the next Buffer. Only one block size is ever asked for
+// (the control block of Tensor::Buffer); another size goes to operator new.
+struct BlockList {
+  std::mutex mutex;
+  size_t block_bytes = 0;
+  std::vector<void*> free;
+  BlockList() { free.reserve(kReserve); }
+};
+
+BlockList& blocks() {
+  static BlockList* b = new BlockList;  // never destroyed, as the pool
+  return *b;
+}
+
+void* block_take(size_t bytes) {
+  BlockList& b = blocks();
+  {
+    std::lock_guard<std::mutex> lock(b.mutex);
+    if (b.block_bytes == 0) b.block_bytes = bytes;
+    if (bytes == b.block_bytes && !b.free.empty()) {
+      void* p = b.free.back();
+      b.free.pop_back();
+      return p;
+    }
+  }
+  return ::operator new(bytes);
+}
+
+void block_give(void* p, size_t bytes) {
+  BlockList& b = blocks();
+  {
+    std::lock_guard<std::mutex> lock(b.mutex);
+    if (bytes == b.block_bytes) {
+      b.free.push_back(p);
+      return;
+    }
+  }
+  ::operator delete(p);
+}
+
+template <typename T>
+struct BlockAllocator {
+  using value_type = T;
+  BlockAllocator() = default;
+  template <typename U>
+  BlockAllocator(const BlockAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(block_take(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { block_give(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const BlockAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const BlockAllocator<U>&) const { return false; }
+};
 
 }  // namespace
 
@@ -80,6 +154,10 @@ struct Tensor::Buffer {
   Buffer& operator=(const Buffer&) = delete;
 };
 
+void Shape::too_many_dims(int64_t n) {
+  fail("a shape has at most ", kMaxDims, " dimensions, this one would have ", n);
+}
+
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
@@ -89,11 +167,15 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
-std::string shape_str(const Shape& shape) {
-  std::ostringstream os;
+std::ostream& operator<<(std::ostream& os, const ShapeText& text) {
   os << "(";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << ")";
+  for (size_t i = 0; i < text.shape.size(); ++i) os << (i ? ", " : "") << text.shape[i];
+  return os << ")";
+}
+
+ShapeText::operator std::string() const {
+  std::ostringstream os;
+  os << *this;
   return os.str();
 }
 
@@ -128,7 +210,7 @@ int64_t Tensor::dim(int i) const {
 void Tensor::resize(const Shape& shape) {
   int64_t n = shape_numel(shape);
   if (!buffer_ || buffer_->capacity < n) {
-    buffer_ = std::make_shared<Buffer>(n);
+    buffer_ = std::allocate_shared<Buffer>(BlockAllocator<Buffer>(), n);
   }
   data_ = buffer_->ptr;
   shape_ = shape;

@@ -8,16 +8,26 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/shape.h"
+
 namespace taper {
 
-using Shape = std::vector<int64_t>;
-
 int64_t shape_numel(const Shape& shape);
-std::string shape_str(const Shape& shape);  // "(2, 3, 4)"
+// shape_str(s) prints as "(2, 3, 4)". It holds the shape by value and formats
+// only when streamed or converted to a std::string, so the usual
+// check(cond, "...", shape_str(s)) in a layer's forward costs no allocation
+// unless the check fails.
+struct ShapeText {
+  Shape shape;
+  operator std::string() const;
+};
+std::ostream& operator<<(std::ostream& os, const ShapeText& text);
+inline ShapeText shape_str(const Shape& shape) { return ShapeText{shape}; }
 
 // Eigen views. Row-major matches our memory layout: mat(p, r, c) is the
 // r x c matrix stored row after row at p.

@@ -17,8 +17,9 @@ Var& ReLU::forward(Var& x, Tape& tape) {
   out.data.resize(x.data.shape());  // same shape as x
   const float* xp = x.data.data();
   float* yp = out.data.data();
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.0f ? xp[i] : 0.0f;
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) yp[i] = xp[i] > 0.0f ? xp[i] : 0.0f;
+  });
   x_ = &x;
   record(tape, {&x});
   return out;
@@ -31,9 +32,13 @@ void ReLU::backward() {
   const float* yp = out.data.data();
   const float* dy = out.grad.data();
   float* dx = x_->grad_buffer().data();
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i)
-    if (yp[i] > 0.0f) dx[i] += dy[i];
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+    // Branch-free, with unconditional loads, so that the loop vectorizes.
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = dy[i];
+      dx[i] += yp[i] > 0.0f ? g : 0.0f;
+    }
+  });
 }
 
 // ---- Clamp -----------------------------------------------------------------
@@ -52,8 +57,9 @@ Var& Clamp::forward(Var& x, Tape& tape) {
   const float* xp = x.data.data();
   float* yp = out.data.data();
   const float lo = lo_, hi = hi_;
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] < lo ? lo : (xp[i] > hi ? hi : xp[i]);
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) yp[i] = xp[i] < lo ? lo : (xp[i] > hi ? hi : xp[i]);
+  });
   x_ = &x;
   record(tape, {&x});
   return out;
@@ -67,9 +73,12 @@ void Clamp::backward() {
   const float* dy = out.grad.data();
   float* dx = x_->grad_buffer().data();
   const float lo = lo_, hi = hi_;
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i)
-    if (xp[i] >= lo && xp[i] <= hi) dx[i] += dy[i];
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = dy[i];  // loaded unconditionally, so that the loop vectorizes
+      dx[i] += (xp[i] >= lo && xp[i] <= hi) ? g : 0.0f;
+    }
+  });
 }
 
 }  // namespace taper

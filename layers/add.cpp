@@ -16,8 +16,9 @@ Var& Add::forward(Var& a, Var& b, Tape& tape) {
   const float* ap = a.data.data();
   const float* bp = b.data.data();
   float* yp = out.data.data();
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) yp[i] = ap[i] + bp[i];
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) yp[i] = ap[i] + bp[i];
+  });
   a_ = &a, b_ = &b;
   record(tape, {&a, &b});
   return out;
@@ -32,8 +33,9 @@ void Add::backward() {
   for (Var* input : {a_, b_}) {
     if (!input->requires_grad) continue;
     float* dx = input->grad_buffer().data();
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-    for (int64_t i = 0; i < n; ++i) dx[i] += dy[i];
+    parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) dx[i] += dy[i];
+    });
   }
 }
 

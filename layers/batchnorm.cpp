@@ -148,8 +148,7 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
   // One channel per iteration: every statistic, running-stat slot and output
   // element belongs to one channel, so threads never share memory, and each
   // channel's sums run in the same order whatever the thread count.
-#pragma omp parallel for schedule(static) if (xd.numel() >= kMinParallelWork)
-  for (int64_t c = 0; c < L.C; ++c) {
+  parallel_for(L.C, xd.numel() >= kMinParallelWork, [&](int64_t c) {
     double mean, var;
     if (train) {
       double sum = 0.0;
@@ -187,7 +186,7 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
         forward_channel<FusedActivation::quantize>(xp, yp, L, c, mu, scale, shift, steps);
         break;
     }
-  }
+  });
   x_ = &x, gamma_ = &gamma, beta_ = &beta;
   record(tape, {&x, &gamma, &beta});
   return out;
@@ -216,8 +215,7 @@ void BatchNorm::backward() {
   const bool train = trained_;
   const FusedActivation act = act_;
   const float* bp = beta_->data.data();
-#pragma omp parallel for schedule(static) if (xd.numel() >= kMinParallelWork)
-  for (int64_t c = 0; c < L.C; ++c) {
+  parallel_for(L.C, xd.numel() >= kMinParallelWork, [&](int64_t c) {
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     const float mu = mean_[c], invstd = invstd_[c];
     switch (act) {
@@ -236,7 +234,7 @@ void BatchNorm::backward() {
     }
     if (dbeta) dbeta[c] += static_cast<float>(sum_dy);
     if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat);
-  }
+  });
 }
 
 }  // namespace taper

@@ -77,12 +77,11 @@ void scatter_images(const float* src, int64_t C, int64_t P, int64_t n0, int64_t 
 // parallel: slot t owns blocks split_range(blocks, T, t) and workspace t.
 template <typename Body>
 void for_each_slot(int T, int64_t blocks, const Body& body) {
-#pragma omp parallel for schedule(static)
-  for (int t = 0; t < T; ++t) {
+  parallel_for(T, true, [&](int64_t t) {
     int64_t first, last;
-    split_range(blocks, T, t, first, last);
-    body(t, first, last);
-  }
+    split_range(blocks, T, static_cast<int>(t), first, last);
+    body(static_cast<int>(t), first, last);
+  });
 }
 
 }  // namespace
@@ -427,12 +426,11 @@ void Conv2d::backward_bias() {
   const int64_t OC = p_.out_channels, P = geom_.OH * geom_.OW;
   const float* dy = out.grad.data();
   float* db = b_->grad_buffer().data();
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < OC; ++o) {
+  parallel_for(OC, true, [&](int64_t o) {
     float acc = 0.0f;
     for (int64_t n = 0; n < N_; ++n) acc += ConstVecMap(dy + (n * OC + o) * P, P).sum();
     db[o] += acc;
-  }
+  });
 }
 
 // ---- Reference loops -------------------------------------------------------

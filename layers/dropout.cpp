@@ -47,11 +47,13 @@ void Dropout::backward() {
   const float* mp = mask_.data();
   float* dx = x_->grad_buffer().data();
   if (trained_) {
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-    for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * mp[i];
+    parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) dx[i] += dy[i] * mp[i];
+    });
   } else {
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-    for (int64_t i = 0; i < n; ++i) dx[i] += dy[i];
+    parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) dx[i] += dy[i];
+    });
   }
 }
 

@@ -26,8 +26,9 @@ void Flatten::backward() {
   const int64_t n = out.data.numel();
   const float* dy = out.grad.data();
   float* dx = x_->grad_buffer().data();
-#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i];
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) dx[i] += dy[i];
+  });
 }
 
 }  // namespace taper

@@ -1,6 +1,7 @@
 #include "layers/linear.h"
 
 #include "engine/error.h"
+#include "engine/gemm.h"
 
 namespace taper {
 
@@ -10,12 +11,13 @@ Var& Linear::forward(Var& x, Var& w, Var* b, Tape& tape) {
         "linear: input ", shape_str(x.data.shape()), " does not fit weight ",
         shape_str(w.data.shape()), " (expected input (N, ", w.data.dim(-1), "))");
   check(!b || (b->data.ndim() == 1 && b->data.dim(0) == w.data.dim(0)), "linear: bias shape ",
-        b ? shape_str(b->data.shape()) : "", " does not match ", w.data.dim(0), " outputs");
+        shape_str(b ? b->data.shape() : Shape{}), " does not match ", w.data.dim(0), " outputs");
   const int64_t N = x.data.dim(0), OUT = w.data.dim(0);
   out.data.resize({N, OUT});  // (N, OUT)
-  MatMap y = out.data.mat();
-  y.noalias() = x.data.mat() * w.data.mat().transpose();
-  if (b) y.rowwise() += b->data.vec().transpose();
+  const int64_t IN = w.data.dim(1);
+  sgemm(false, true, N, OUT, IN, 1.0f, x.data.data(), IN, w.data.data(), IN, 0.0f,
+        out.data.data(), OUT);
+  if (b) out.data.mat().rowwise() += b->data.vec().transpose();
   x_ = &x, w_ = &w, b_ = b;
   record(tape, {&x, &w, b});
   return out;
@@ -26,10 +28,16 @@ Var& Linear::forward(Var& x, Var& w, Var* b, Tape& tape) {
 //   dW += dy^T x      (OUT, IN)
 //   db += sum_n dy    (OUT)
 void Linear::backward() {
-  ConstMatMap dy = static_cast<const Tensor&>(out.grad).mat();
-  if (x_->requires_grad) x_->grad_buffer().mat().noalias() += dy * w_->data.mat();
-  if (w_->requires_grad) w_->grad_buffer().mat().noalias() += dy.transpose() * x_->data.mat();
-  if (b_ && b_->requires_grad) b_->grad_buffer().vec() += dy.colwise().sum().transpose();
+  const int64_t N = out.data.dim(0), OUT = out.data.dim(1), IN = w_->data.dim(1);
+  const float* dy = out.grad.data();
+  if (x_->requires_grad)
+    sgemm(false, false, N, IN, OUT, 1.0f, dy, OUT, w_->data.data(), IN, 1.0f,
+          x_->grad_buffer().data(), IN);
+  if (w_->requires_grad)
+    sgemm(true, false, OUT, IN, N, 1.0f, dy, OUT, x_->data.data(), IN, 1.0f,
+          w_->grad_buffer().data(), IN);
+  if (b_ && b_->requires_grad)
+    b_->grad_buffer().vec() += static_cast<const Tensor&>(out.grad).mat().colwise().sum().transpose();
 }
 
 void linear_forward_ref(const float* x, const float* w, const float* b, float* y, int64_t N,

@@ -41,8 +41,7 @@ Var& SoftmaxCrossEntropy::forward(Var& logits, const std::vector<int64_t>& label
   float* pp = keep ? prob_.data() : nullptr;
   double* lp = row_loss_.data();
   const int64_t* lab = labels.data();
-#pragma omp parallel for schedule(static) if (N * K >= kMinParallelWork)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(N, N * K >= kMinParallelWork, [&](int64_t n) {
     const float* zn = z + n * K;
     float m = zn[0];
     for (int64_t k = 1; k < K; ++k) m = zn[k] > m ? zn[k] : m;
@@ -52,7 +51,7 @@ Var& SoftmaxCrossEntropy::forward(Var& logits, const std::vector<int64_t>& label
     lp[n] = lse - zn[lab[n]];
     if (pp)
       for (int64_t k = 0; k < K; ++k) pp[n * K + k] = static_cast<float>(std::exp(zn[k] - lse));
-  }
+  });
   double total = 0.0;
   for (int64_t n = 0; n < N; ++n) total += lp[n];
   out.data.resize({});  // () one element
@@ -70,11 +69,10 @@ void SoftmaxCrossEntropy::backward() {
   const float g = out.grad[0] / static_cast<float>(N);
   const float* pp = prob_.data();
   float* dz = logits_->grad_buffer().data();
-#pragma omp parallel for schedule(static) if (N * K >= kMinParallelWork)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(N, N * K >= kMinParallelWork, [&](int64_t n) {
     for (int64_t k = 0; k < K; ++k) dz[n * K + k] += g * pp[n * K + k];
     dz[n * K + labels_[n]] -= g;
-  }
+  });
 }
 
 int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels) {

@@ -72,8 +72,7 @@ Var& MaxPool2d::forward(Var& x, Tape& tape) {
   float* yp = out.data.data();
   int32_t* ap = keep ? argmax_.data() : nullptr;
   const int k = kernel_, st = stride_, pad = padding_;
-#pragma omp parallel for schedule(static) if (x.data.numel() >= kMinParallelWork)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  parallel_for(planes, x.data.numel() >= kMinParallelWork, [&](int64_t plane) {
     const float* xc = xp + plane * in_plane;
     for (int64_t oh = 0; oh < s.OH; ++oh) {
       int64_t h0, h1;
@@ -93,7 +92,7 @@ Var& MaxPool2d::forward(Var& x, Tape& tape) {
         if (ap) ap[o] = static_cast<int32_t>(best_at);
       }
     }
-  }
+  });
   x_ = &x;
   record(tape, {&x});
   return out;
@@ -110,11 +109,10 @@ void MaxPool2d::backward() {
   const float* dy = out.grad.data();
   const int32_t* ap = argmax_.data();
   float* dx = x_->grad_buffer().data();
-#pragma omp parallel for schedule(static) if (x.numel() >= kMinParallelWork)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  parallel_for(planes, x.numel() >= kMinParallelWork, [&](int64_t plane) {
     float* dxc = dx + plane * in_plane;
     for (int64_t o = plane * out_plane; o < (plane + 1) * out_plane; ++o) dxc[ap[o]] += dy[o];
-  }
+  });
 }
 
 // ---- AvgPool2d -------------------------------------------------------------
@@ -134,8 +132,7 @@ Var& AvgPool2d::forward(Var& x, Tape& tape) {
   float* yp = out.data.data();
   const int k = kernel_, st = stride_, pad = padding_;
   const float inv_area = 1.0f / static_cast<float>(k * k);
-#pragma omp parallel for schedule(static) if (x.data.numel() >= kMinParallelWork)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  parallel_for(planes, x.data.numel() >= kMinParallelWork, [&](int64_t plane) {
     const float* xc = xp + plane * in_plane;
     for (int64_t oh = 0; oh < s.OH; ++oh) {
       int64_t h0, h1;
@@ -149,7 +146,7 @@ Var& AvgPool2d::forward(Var& x, Tape& tape) {
         yp[plane * out_plane + oh * s.OW + ow] = sum * inv_area;
       }
     }
-  }
+  });
   x_ = &x;
   record(tape, {&x});
   return out;
@@ -165,8 +162,7 @@ void AvgPool2d::backward() {
   float* dx = x_->grad_buffer().data();
   const int k = kernel_, st = stride_, pad = padding_;
   const float inv_area = 1.0f / static_cast<float>(k * k);
-#pragma omp parallel for schedule(static) if (x.numel() >= kMinParallelWork)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  parallel_for(planes, x.numel() >= kMinParallelWork, [&](int64_t plane) {
     float* dxc = dx + plane * H * W;
     for (int64_t oh = 0; oh < OH; ++oh) {
       int64_t h0, h1;
@@ -179,7 +175,7 @@ void AvgPool2d::backward() {
           for (int64_t w = w0; w < w1; ++w) dxc[h * W + w] += g;
       }
     }
-  }
+  });
 }
 
 // ---- GlobalAvgPool ---------------------------------------------------------
@@ -192,12 +188,11 @@ Var& GlobalAvgPool::forward(Var& x, Tape& tape) {
   out.data.resize({N, C});  // (N, C)
   const float* xp = x.data.data();
   float* yp = out.data.data();
-#pragma omp parallel for schedule(static) if (x.data.numel() >= kMinParallelWork)
-  for (int64_t plane = 0; plane < N * C; ++plane) {
+  parallel_for(N * C, x.data.numel() >= kMinParallelWork, [&](int64_t plane) {
     double sum = 0.0;
     for (int64_t i = 0; i < HW; ++i) sum += xp[plane * HW + i];
     yp[plane] = static_cast<float>(sum / static_cast<double>(HW));
-  }
+  });
   x_ = &x;
   record(tape, {&x});
   return out;
@@ -211,11 +206,10 @@ void GlobalAvgPool::backward() {
   const float* dy = out.grad.data();
   float* dx = x_->grad_buffer().data();
   const float inv_hw = 1.0f / static_cast<float>(HW);
-#pragma omp parallel for schedule(static) if (x.numel() >= kMinParallelWork)
-  for (int64_t plane = 0; plane < planes; ++plane) {
+  parallel_for(planes, x.numel() >= kMinParallelWork, [&](int64_t plane) {
     const float g = dy[plane] * inv_hw;
     for (int64_t i = 0; i < HW; ++i) dx[plane * HW + i] += g;
-  }
+  });
 }
 
 }  // namespace taper

@@ -177,7 +177,8 @@ Var& Model::forward(Var& x, Tape& tape) {
             x.data.dim(3) == spec_.input[2],
         spec_.name, ": input ", shape_str(x.data.shape()), " does not match the model's (N, ",
         spec_.input[0], ", ", spec_.input[1], ", ", spec_.input[2], ")");
-  std::vector<Var*> outs(nodes_.size(), nullptr);
+  std::vector<Var*>& outs = outs_;  // kept between calls: no allocation once warm
+  outs.assign(nodes_.size(), nullptr);
   auto input = [&](int i) -> Var& { return i < 0 ? x : *outs[i]; };
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = *nodes_[i];

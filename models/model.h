@@ -83,6 +83,7 @@ class Model {
   // run forward (all of them in evaluation): last_reader_[p] is that reader,
   // keep_[p] says a backward (or the caller, for the logits) needs p's output.
   std::vector<int> last_reader_;
+  std::vector<Var*> outs_;  // forward's output of every node, reused between calls
   std::vector<bool> keep_;
   ModelSpec spec_;
   BuildOptions options_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "quant/kbit.h"
 
 namespace taper {
@@ -17,19 +18,25 @@ float act_quantize_ref(float s, int k, bool* pass) {
 void act_quantize(const float* s, float* aq, uint8_t* pass, int64_t n, int k) {
   const float steps = quant_steps(k, "act_quantize");
   const bool parallel = n >= kQuantParallelMin;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t i = 0; i < n; ++i) {
-    const float a = std::min(std::max(s[i], 0.0f), 1.0f);
-    aq[i] = quantize_steps(a, steps);
-  }
+  parallel_for_range(n, parallel, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float a = std::min(std::max(s[i], 0.0f), 1.0f);
+      aq[i] = quantize_steps(a, steps);
+    }
+  });
   if (!pass) return;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t i = 0; i < n; ++i) pass[i] = static_cast<uint8_t>((s[i] >= 0.0f) & (s[i] <= 1.0f));
+  parallel_for_range(n, parallel, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) pass[i] = static_cast<uint8_t>((s[i] >= 0.0f) & (s[i] <= 1.0f));
+  });
 }
 
 void act_quantize_backward(const float* g, const uint8_t* pass, float* ds, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kQuantParallelMin)
-  for (int64_t i = 0; i < n; ++i) ds[i] += pass[i] ? g[i] : 0.0f;
+  parallel_for_range(n, n >= kQuantParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float gi = g[i];  // loaded unconditionally, so that the loop vectorizes
+      ds[i] += pass[i] ? gi : 0.0f;
+    }
+  });
 }
 
 ActQuant::ActQuant(int bits) : bits_(bits) {

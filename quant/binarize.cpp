@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "quant/kbit.h"
 
 namespace taper {
@@ -16,7 +17,7 @@ static void check_binarize_shape(int64_t rows, int64_t cols) {
 // s from the row sums r_i: per channel s_i = r_i / cols, per tensor s = (sum_i r_i) / (rows cols).
 static void scales_from_row_sums(const std::vector<double>& row_sum, float* scale, int64_t cols,
                                  bool per_tensor) {
-  const int64_t rows = static_cast<int64_t>(row_sum.size());
+  const int64_t rows = static_cast<int64_t>(row_sum.size());  // the vector holds exactly rows
   double total = 0.0;
   for (int64_t i = 0; i < rows; ++i) total += row_sum[i];
   for (int64_t i = 0; i < rows; ++i)
@@ -41,27 +42,34 @@ void binarize(const float* w, float* wb, float* scale, int64_t rows, int64_t col
               bool per_tensor) {
   check_binarize_shape(rows, cols);
   const bool parallel = rows * cols >= kQuantParallelMin;
-  std::vector<double> row_sum(rows);  // (rows) sum_j |W_ij|, one row per thread
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t i = 0; i < rows; ++i) {
+  // (rows) sum_j |W_ij|, one row per thread; kept per calling thread, so a
+  // warm training step does not allocate it again.
+  // (A thread_local is not captured by a lambda: name it through a reference.)
+  thread_local std::vector<double> sums_of_this_thread;
+  std::vector<double>& row_sum = sums_of_this_thread;
+  row_sum.resize(static_cast<size_t>(rows));
+  parallel_for(rows, parallel, [&](int64_t i) {
     const float* wi = w + i * cols;
     double sum = 0.0;
     for (int64_t j = 0; j < cols; ++j) sum += std::fabs(wi[j]);  // in order, as the reference
     row_sum[i] = sum;
-  }
+  });
   scales_from_row_sums(row_sum, scale, cols, per_tensor);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t i = 0; i < rows; ++i) {
+  parallel_for(rows, parallel, [&](int64_t i) {
     const float* wi = w + i * cols;
     float* bi = wb + i * cols;
     const float s = scale[i];
     for (int64_t j = 0; j < cols; ++j) bi[j] = wi[j] >= 0.0f ? s : -s;
-  }
+  });
 }
 
 void binarize_backward(const float* g, const float* w, float* dw, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kQuantParallelMin)
-  for (int64_t i = 0; i < n; ++i) dw[i] += std::fabs(w[i]) < 1.0f ? g[i] : 0.0f;
+  parallel_for_range(n, n >= kQuantParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float gi = g[i];  // loaded unconditionally, so that the loop vectorizes
+      dw[i] += std::fabs(w[i]) < 1.0f ? gi : 0.0f;
+    }
+  });
 }
 
 }  // namespace taper

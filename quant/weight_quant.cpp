@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "quant/binarize.h"
 #include "quant/kbit.h"
 
@@ -38,8 +39,7 @@ void weight_quantize(const float* w, float* wq, int64_t rows, int64_t cols, int 
                      float* m, int64_t* argmax) {
   const float n = weight_steps(k, rows, cols);
   float* tt = t ? t : wq;  // (rows, cols) T: kept for backward, or in wq and overwritten
-#pragma omp parallel for schedule(static) if (rows * cols >= kQuantParallelMin)
-  for (int64_t i = 0; i < rows; ++i) {
+  parallel_for(rows, rows * cols >= kQuantParallelMin, [&](int64_t i) {
     const float* wi = w + i * cols;
     float* ti = tt + i * cols;
     float* qi = wq + i * cols;
@@ -60,17 +60,16 @@ void weight_quantize(const float* w, float* wq, int64_t rows, int64_t cols, int 
       const float zero_row = 2.0f * quantize_steps(0.0f + 0.5f, n) - 1.0f;
       for (int64_t j = 0; j < cols; ++j) qi[j] = zero_row;
     }
-  }
+  });
 }
 
 // Derivative cases: see weight_quant.h. The row sum sum_j g_ij T_ij is
 // accumulated in double, in order.
 void weight_quantize_backward(const float* g, const float* t, const float* m,
                               const int64_t* argmax, float* dw, int64_t rows, int64_t cols) {
-#pragma omp parallel for schedule(static) if (rows * cols >= kQuantParallelMin)
-  for (int64_t i = 0; i < rows; ++i) {
+  parallel_for(rows, rows * cols >= kQuantParallelMin, [&](int64_t i) {
     const float M = m[i];
-    if (M == 0.0f) continue;  // all-zero row: zero gradient by definition
+    if (M == 0.0f) return;  // all-zero row: zero gradient by definition
     const float* gi = g + i * cols;
     const float* ti = t + i * cols;
     float* dwi = dw + i * cols;
@@ -83,7 +82,7 @@ void weight_quantize_backward(const float* g, const float* t, const float* m,
     const double sign = ti[a] > 0.0f ? 1.0 : -1.0;
     const double dm = sign * (-gt / (double(M) * M));
     dwi[a] += static_cast<float>(dm * (1.0 - double(ti[a]) * ti[a]));
-  }
+  });
 }
 
 WeightQuantizer::WeightQuantizer(int bits, bool per_tensor_scale)

@@ -104,7 +104,7 @@ TEST_CASE("max pool gradients") {
     MaxPool2d op(c.k, c.s, c.p);
     check_gradients([&](Tape& t) -> Var& { return op.forward(x, t); }, {&x},
                     "maxpool k" + std::to_string(c.k) + " s" + std::to_string(c.s) + " p" +
-                        std::to_string(c.p) + " " + shape_str(c.shape));
+                        std::to_string(c.p) + " " + std::string(shape_str(c.shape)));
   }
 }
 

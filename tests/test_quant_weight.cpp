@@ -177,7 +177,7 @@ TEST_CASE("weight quantizer backward matches the surrogate T/M numerically") {
       Var w(clear_argmax_weights(shape, 31));
       WeightSurrogate op(k);
       check_gradients([&](Tape& t) -> Var& { return op.forward(w, t); }, {&w},
-                      "weight_quant k=" + std::to_string(k) + " " + shape_str(shape));
+                      "weight_quant k=" + std::to_string(k) + " " + std::string(shape_str(shape)));
     }
 }
 

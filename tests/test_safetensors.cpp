@@ -274,6 +274,9 @@ TEST_CASE("safetensors rejects malformed files with a message naming the file") 
     expect_rejected(file_bytes(one(R"({"dtype":"F32","shape":2,"data_offsets":[0,8]})"), f32x2),
                     "shape must be an array");
     expect_rejected(
+        file_bytes(one(R"({"dtype":"F32","shape":[1,1,1,1,1,1,1,1,2],"data_offsets":[0,8]})"), f32x2),
+        "has 9 dimensions; taper tensors have at most 8");
+    expect_rejected(
         file_bytes(one(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})"),
                    f32x2),
         "too large");
