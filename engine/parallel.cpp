@@ -18,4 +18,6 @@ int num_threads() { return omp_get_max_threads(); }
 
 int thread_index() { return omp_get_thread_num(); }
 
+bool in_parallel() { return omp_in_parallel() != 0; }
+
 }  // namespace taper

@@ -15,6 +15,8 @@ void set_num_threads(int n);
 int num_threads();
 // The index of the calling thread inside a parallel region (0 outside).
 int thread_index();
+// Whether the caller runs inside an active OpenMP parallel region.
+bool in_parallel();
 
 // Loops touching fewer elements than this run on one thread (an OpenMP
 // `if` clause): starting a parallel region costs microseconds, more than a
@@ -23,13 +25,14 @@ inline constexpr int64_t kMinParallelWork = int64_t(1) << 15;
 
 // Runs body(i) for every i in [0, n): split statically over the threads (the
 // same slice per thread every run) when `parallel` holds and more than one
-// thread is set, on the calling thread otherwise. The serial case never enters
+// thread is set, on the calling thread otherwise (also when called from inside
+// a parallel region: taper never nests them). The serial case never enters
 // an OpenMP region, because libgomp allocates a thread team for every
 // one-thread region (an `if (false)` clause included): a warm training step
 // would call malloc in every small layer.
 template <typename Body>
 void parallel_for(int64_t n, bool parallel, const Body& body) {
-  if (parallel && n > 1 && num_threads() > 1) {
+  if (parallel && n > 1 && num_threads() > 1 && !in_parallel()) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) body(i);
   } else {
@@ -54,7 +57,7 @@ inline void split_range(int64_t n, int parts, int i, int64_t& begin, int64_t& en
 template <typename Body>
 void parallel_for_range(int64_t n, bool parallel, const Body& body) {
   const int T = num_threads();
-  if (!parallel || n < 2 || T == 1) {
+  if (!parallel || n < 2 || T == 1 || in_parallel()) {
     body(int64_t(0), n);
     return;
   }

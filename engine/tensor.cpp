@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 
 namespace taper {
 
@@ -236,7 +237,15 @@ Tensor Tensor::clone() const {
   return t;
 }
 
-void Tensor::fill(float value) { std::fill(data_, data_ + numel_, value); }
+// In slices on all threads when large: a gradient buffer is zero-filled by
+// its first backward (Var::grad_buffer) and then added into by a parallel
+// loop over the same slices, so a serial fill would be the one part of such
+// a backward that does not scale, and would leave the data in one core's cache.
+void Tensor::fill(float value) {
+  float* d = data_;
+  parallel_for_range(numel_, numel_ >= kMinParallelWork,
+                     [&](int64_t begin, int64_t end) { std::fill(d + begin, d + end, value); });
+}
 
 void Tensor::copy_from(const Tensor& src) {
   if (src.data_ == data_ && src.shape_ == shape_) return;
