@@ -5,7 +5,7 @@
 
 #include "apps/model_choice.h"
 #include "quant/policy.h"
-#include "quant/size.h"
+#include "models/size.h"
 
 namespace taper::app {
 

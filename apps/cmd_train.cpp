@@ -23,7 +23,7 @@
 #include "layers/loss.h"
 #include "models/checkpoint.h"
 #include "quant/policy.h"
-#include "quant/size.h"
+#include "models/size.h"
 
 namespace taper::app {
 

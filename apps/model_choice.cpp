@@ -4,7 +4,7 @@
 
 #include "engine/error.h"
 #include "quant/policy.h"
-#include "quant/size.h"
+#include "models/size.h"
 
 namespace taper::app {
 

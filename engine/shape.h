@@ -78,4 +78,15 @@ class Shape {
   int n_ = 0;
 };
 
+// The output length of a sliding window (a convolution or pooling window)
+// along one axis, the one home of this formula:
+//   out = floor((in + 2 pad - kernel) / stride) + 1
+// Returns 0 when the window does not fit (in + 2 pad < kernel) or in < 1;
+// callers turn that into their own error. stride must be >= 1.
+inline int64_t window_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+  const int64_t span = in + 2 * pad - kernel;
+  if (in < 1 || span < 0) return 0;
+  return span / stride + 1;
+}
+
 }  // namespace taper

@@ -18,7 +18,7 @@ Var& ReLU::forward(Var& x, Tape& tape) {
   const float* xp = x.data.data();
   float* yp = out.data.data();
   parallel_for_range(n, n >= kMinParallelWork, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) yp[i] = xp[i] > 0.0f ? xp[i] : 0.0f;
+    for (int64_t i = begin; i < end; ++i) yp[i] = relu_value(xp[i]);
   });
   x_ = &x;
   record(tape, {&x});
@@ -36,7 +36,7 @@ void ReLU::backward() {
     // Branch-free, with unconditional loads, so that the loop vectorizes.
     for (int64_t i = begin; i < end; ++i) {
       const float g = dy[i];
-      dx[i] += yp[i] > 0.0f ? g : 0.0f;
+      dx[i] += relu_passes(yp[i]) ? g : 0.0f;
     }
   });
 }

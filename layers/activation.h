@@ -9,6 +9,12 @@
 
 namespace taper {
 
+// ReLU's formula and mask, written once: the ReLU op below and the batch norm
+// that applies a ReLU in its own pass (layers/batchnorm.cpp) both call them.
+// The mask can be read from x or from y = relu(x): y > 0 exactly where x > 0.
+inline float relu_value(float x) { return x > 0.0f ? x : 0.0f; }
+inline bool relu_passes(float x) { return x > 0.0f; }
+
 class ReLU : public Op {
  public:
   Var& forward(Var& x, Tape& tape);

@@ -5,6 +5,8 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "layers/activation.h"
+#include "quant/act_quant.h"
 #include "quant/kbit.h"
 
 namespace taper {
@@ -24,20 +26,20 @@ void check_channel_vector(const char* what, const Tensor& t, int64_t C, const Te
 }
 
 // The fused activation of s (the batch-norm output) and its mask, as
-// compile-time cases so each loop below vectorizes. The quantizer is
-// Q_k(clamp(s, 0, 1)) with the same float operations as act_quantize
-// (quant/act_quant.cpp), so fused and separate agree bit for bit.
+// compile-time cases so each loop below vectorizes. Each case calls the one
+// scalar formula of that activation (relu_value / relu_passes in
+// layers/activation.h, act_quant_value / act_quant_passes in
+// quant/act_quant.h), so fused and separate ops agree bit for bit.
 template <FusedActivation A>
 inline float activate(float s, float steps) {
-  if constexpr (A == FusedActivation::relu) return s > 0.0f ? s : 0.0f;
-  if constexpr (A == FusedActivation::quantize)
-    return quantize_steps(std::min(std::max(s, 0.0f), 1.0f), steps);
+  if constexpr (A == FusedActivation::relu) return relu_value(s);
+  if constexpr (A == FusedActivation::quantize) return act_quant_value(s, steps);
   return s;
 }
 template <FusedActivation A>
 inline bool passes(float s) {
-  if constexpr (A == FusedActivation::relu) return s > 0.0f;
-  if constexpr (A == FusedActivation::quantize) return s >= 0.0f && s <= 1.0f;
+  if constexpr (A == FusedActivation::relu) return relu_passes(s);
+  if constexpr (A == FusedActivation::quantize) return act_quant_passes(s);
   return true;
 }
 

@@ -88,11 +88,11 @@ void for_each_slot(int T, int64_t blocks, const Body& body) {
 
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
   if (stride < 1) fail("conv: stride must be at least 1, got ", stride);
-  const int64_t span = in + 2 * pad - kernel;
-  if (in < 1 || span < 0)
+  const int64_t out = window_out_size(in, kernel, stride, pad);
+  if (out < 1)
     fail("conv: kernel ", kernel, " does not fit input size ", in, " with padding ", pad,
          " (expected input + 2*padding >= kernel)");
-  return span / stride + 1;
+  return out;
 }
 
 Conv2d::Conv2d(const Conv2dParams& p) : p_(p) {

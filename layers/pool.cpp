@@ -24,7 +24,7 @@ struct PoolShape {
   int64_t OH, OW;      // output (N, C, OH, OW)
 };
 
-// Checks x and returns the output size, floor((H + 2 padding - kernel) / stride) + 1.
+// Checks x and returns the output size (window_out_size, engine/shape.h).
 PoolShape pool_shape(const char* name, const Tensor& x, int kernel, int stride, int padding) {
   check(x.ndim() == 4, name, ": input ", shape_str(x.shape()), " is not 4-d (expected (N, C, H, W))");
   PoolShape s{x.dim(0), x.dim(1), x.dim(2), x.dim(3), 0, 0};
@@ -34,8 +34,8 @@ PoolShape pool_shape(const char* name, const Tensor& x, int kernel, int stride, 
         ")");
   check(s.H * s.W <= std::numeric_limits<int32_t>::max(), name, ": input plane ", s.H, "x", s.W,
         " is too large (expected H * W < 2^31)");
-  s.OH = (s.H + 2 * padding - kernel) / stride + 1;
-  s.OW = (s.W + 2 * padding - kernel) / stride + 1;
+  s.OH = window_out_size(s.H, kernel, stride, padding);
+  s.OW = window_out_size(s.W, kernel, stride, padding);
   return s;
 }
 

@@ -73,8 +73,11 @@ class Model {
   const BuildOptions& options() const { return options_; }
   int layer_bits(size_t layer) const;  // weight bits of layer i (32 if none)
 
+ public:
+  struct Node;  // one built layer (models/model.cpp)
+
  private:
-  struct Node;
+  void build_node(Node& n, size_t index);
   void fuse_batchnorm_activations();
   void plan_releases();
   int producer(int layer) const;  // the node whose op computes this layer's output

@@ -92,9 +92,22 @@ class Keys {
   std::set<std::string> used_;
 };
 
-const std::set<std::string> kLayerTypes = {"conv",    "linear",  "batchnorm",     "relu",
-                                           "qact",    "clamp",   "maxpool",       "avgpool",
-                                           "globalavgpool", "flatten", "dropout", "add"};
+// Every layer type by its JSON name, in the order the error message lists them.
+const std::vector<std::pair<const char*, LayerType>> kLayerTypes = {
+    {"conv", LayerType::conv},           {"linear", LayerType::linear},   {"batchnorm", LayerType::batchnorm},
+    {"relu", LayerType::relu},           {"qact", LayerType::qact},       {"clamp", LayerType::clamp},
+    {"maxpool", LayerType::maxpool},     {"avgpool", LayerType::avgpool}, {"globalavgpool", LayerType::globalavgpool},
+    {"flatten", LayerType::flatten},     {"dropout", LayerType::dropout}, {"add", LayerType::add}};
+
+LayerType parse_layer_type(const std::string& name, const std::string& where) {
+  for (const auto& [n, t] : kLayerTypes)
+    if (name == n) return t;
+  std::set<std::string> sorted;  // listed alphabetically
+  for (const auto& [n, t] : kLayerTypes) sorted.insert(n);
+  std::string all;
+  for (const auto& n : sorted) all += (all.empty() ? "" : ", ") + n;
+  fail(where, ": unknown type \"", name, "\" (expected one of ", all, ")");
+}
 
 LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
                       const std::map<std::string, int>& earlier, int64_t classes) {
@@ -109,12 +122,7 @@ LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
   Keys keys(j, where);
   keys.str("name");
   if (earlier.count(L.name)) fail(where, ": duplicate layer name");
-  L.type = keys.str("type");
-  if (!kLayerTypes.count(L.type)) {
-    std::string all;
-    for (const auto& t : kLayerTypes) all += (all.empty() ? "" : ", ") + t;
-    fail(where, ": unknown type \"", L.type, "\" (expected one of ", all, ")");
-  }
+  L.type = parse_layer_type(keys.str("type"), where);
 
   auto resolve = [&](const std::string& name) -> int {
     if (name == "input") return -1;
@@ -123,7 +131,7 @@ LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
       fail(where, ": input \"", name, "\" is not the name of an earlier layer (or \"input\")");
     return it->second;
   };
-  if (L.type == "add") {
+  if (L.type == LayerType::add) {
     if (keys.has("input")) fail(where, ": an add layer takes \"inputs\": [a, b], not \"input\"");
     const json& in = keys.raw("inputs");
     if (!in.is_array() || in.size() != 2 || !in[0].is_string() || !in[1].is_string())
@@ -135,7 +143,7 @@ LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
     L.inputs = {static_cast<int>(index) - 1};  // the previous layer, or the network input
   }
 
-  if (L.type == "conv") {
+  if (L.type == LayerType::conv) {
     L.out_channels = keys.integer("out_channels", 1, 1 << 20);
     keys.pair("kernel", L.kernel_h, L.kernel_w, 1);
     if (keys.has("stride")) keys.pair("stride", L.stride_h, L.stride_w, 1);
@@ -145,7 +153,7 @@ LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
     L.stage = static_cast<int>(keys.integer_or("stage", 0, 1, 64));
     if (L.out_channels % L.groups)
       fail(where, ": out_channels ", L.out_channels, " is not divisible by groups ", L.groups);
-  } else if (L.type == "linear") {
+  } else if (L.type == LayerType::linear) {
     const json& of = keys.raw("out_features");
     if (of.is_string()) {
       if (of.get<std::string>() != "classes")
@@ -157,14 +165,14 @@ LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
     }
     L.bias = keys.boolean_or("bias", true);
     L.stage = static_cast<int>(keys.integer_or("stage", 0, 1, 64));
-  } else if (L.type == "batchnorm") {
+  } else if (L.type == LayerType::batchnorm) {
     if (keys.has("eps")) L.eps = static_cast<float>(keys.number("eps", 1e-12, 1.0));
     if (keys.has("momentum")) L.momentum = static_cast<float>(keys.number("momentum", 0.0, 1.0));
-  } else if (L.type == "clamp") {
+  } else if (L.type == LayerType::clamp) {
     L.lo = static_cast<float>(keys.number("lo", -1e30, 1e30));
     L.hi = static_cast<float>(keys.number("hi", -1e30, 1e30));
     if (!(L.lo < L.hi)) fail(where, ": \"lo\" must be below \"hi\"");
-  } else if (L.type == "maxpool" || L.type == "avgpool") {
+  } else if (L.type == LayerType::maxpool || L.type == LayerType::avgpool) {
     int64_t kh, kw;
     keys.pair("kernel", kh, kw, 1);
     if (kh != kw) fail(where, ": pooling kernels must be square");
@@ -173,7 +181,7 @@ LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
     L.pad_h = L.pad_w = keys.integer_or("padding", 0, 0, 1 << 20);
     if (L.pad_h * 2 > L.kernel_h)
       fail(where, ": padding ", L.pad_h, " must be at most half the kernel ", L.kernel_h);
-  } else if (L.type == "dropout") {
+  } else if (L.type == LayerType::dropout) {
     L.p = static_cast<float>(keys.number("p", 0.0, 1.0, /*hi_open=*/true));
   }
   keys.finish();
@@ -181,6 +189,12 @@ LayerSpec parse_layer(const json& j, size_t index, const std::string& source,
 }
 
 }  // namespace
+
+const char* layer_type_name(LayerType type) {
+  for (const auto& [n, t] : kLayerTypes)
+    if (t == type) return n;
+  return "?";
+}
 
 ModelSpec parse_model_json(const std::string& text, const std::string& source) {
   json root;
@@ -244,40 +258,40 @@ void infer_shapes(ModelSpec& spec) {
     const Shape& in = shape_of(L.inputs[0]);
     L.in_shape = in;
     auto need_chw = [&]() {
-      if (in.size() != 3) fail(where, ": ", L.type, " needs a (C, H, W) input, got ", shape_str(in));
+      if (in.size() != 3) fail(where, ": ", layer_type_name(L.type), " needs a (C, H, W) input, got ", shape_str(in));
     };
     auto out_size = [&](int64_t n, int64_t k, int64_t s, int64_t p, const char* axis) {
-      int64_t o = (n + 2 * p - k) / s + 1;
-      if (n + 2 * p < k || o < 1)
+      const int64_t o = window_out_size(n, k, s, p);
+      if (o < 1)
         fail(where, ": kernel ", k, " does not fit the input ", axis, " ", n, " with padding ", p,
              " (input ", shape_str(in), ")");
       return o;
     };
-    if (L.type == "conv") {
+    if (L.type == LayerType::conv) {
       need_chw();
       if (in[0] % L.groups)
         fail(where, ": input channels ", in[0], " are not divisible by groups ", L.groups);
       L.out_shape = {L.out_channels, out_size(in[1], L.kernel_h, L.stride_h, L.pad_h, "height"),
                      out_size(in[2], L.kernel_w, L.stride_w, L.pad_w, "width")};
-    } else if (L.type == "linear") {
+    } else if (L.type == LayerType::linear) {
       if (in.size() != 1)
         fail(where, ": linear needs a flat input (add a flatten or globalavgpool layer before it), got ",
              shape_str(in));
       L.out_shape = {L.out_features};
-    } else if (L.type == "batchnorm") {
+    } else if (L.type == LayerType::batchnorm) {
       if (in.size() != 3 && in.size() != 1)
         fail(where, ": batchnorm needs a (C, H, W) or (C) input, got ", shape_str(in));
       L.out_shape = in;
-    } else if (L.type == "maxpool" || L.type == "avgpool") {
+    } else if (L.type == LayerType::maxpool || L.type == LayerType::avgpool) {
       need_chw();
       L.out_shape = {in[0], out_size(in[1], L.kernel_h, L.stride_h, L.pad_h, "height"),
                      out_size(in[2], L.kernel_w, L.stride_w, L.pad_w, "width")};
-    } else if (L.type == "globalavgpool") {
+    } else if (L.type == LayerType::globalavgpool) {
       need_chw();
       L.out_shape = {in[0]};
-    } else if (L.type == "flatten") {
+    } else if (L.type == LayerType::flatten) {
       L.out_shape = {shape_numel(in)};
-    } else if (L.type == "add") {
+    } else if (L.type == LayerType::add) {
       const Shape& b = shape_of(L.inputs[1]);
       if (b != in) fail(where, ": cannot add ", shape_str(in), " and ", shape_str(b), " (shapes differ)");
       L.out_shape = in;
@@ -320,7 +334,7 @@ ModelSpec apply_width(const ModelSpec& spec, double width) {
   std::function<int(int)> find = [&](int i) { return parent[i] == i ? i : parent[i] = find(parent[i]); };
   auto node = [&](int s) { return s < 0 ? n : s; };
   for (int i = 0; i < n; ++i)
-    if (out.layers[i].type == "add")
+    if (out.layers[i].type == LayerType::add)
       for (int s : sources[i]) parent[find(node(s))] = find(node(sources[i][0]));
 
   // A group's channel count must be divisible by the groups of every conv
@@ -331,15 +345,15 @@ ModelSpec apply_width(const ModelSpec& spec, double width) {
   pinned[find(n)] = true;
   for (int i = 0; i < n; ++i) {
     const LayerSpec& L = out.layers[i];
-    if (L.type == "conv") divisor[find(i)] = std::lcm(divisor[find(i)], L.groups);
+    if (L.type == LayerType::conv) divisor[find(i)] = std::lcm(divisor[find(i)], L.groups);
     if (L.out_is_classes) pinned[find(i)] = true;
-    if (L.type == "conv" && L.groups > 1)
+    if (L.type == LayerType::conv && L.groups > 1)
       for (int s : sources_of(L.inputs[0])) divisor[find(node(s))] = std::lcm(divisor[find(node(s))], L.groups);
   }
   for (int i = 0; i < n; ++i) {
     LayerSpec& L = out.layers[i];
     if (!L.has_weights() || pinned[find(i)]) continue;
-    int64_t& c = L.type == "conv" ? L.out_channels : L.out_features;
+    int64_t& c = L.type == LayerType::conv ? L.out_channels : L.out_features;
     int64_t d = divisor[find(i)];
     c = std::max<int64_t>(d, std::llround(static_cast<double>(c) * width / d) * d);
   }

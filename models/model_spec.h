@@ -15,9 +15,17 @@
 
 namespace taper {
 
+// The layer types a model JSON can declare. The parser maps "type" strings
+// to these (layer_type_name maps back, for messages); nothing else in the
+// library looks at the strings.
+enum class LayerType { conv, linear, batchnorm, relu, qact, clamp, maxpool, avgpool, globalavgpool, flatten, dropout, add };
+
+// The JSON name of a layer type ("conv", "batchnorm", ...).
+const char* layer_type_name(LayerType type);
+
 struct LayerSpec {
   std::string name;
-  std::string type;  // conv linear batchnorm relu qact clamp maxpool avgpool globalavgpool flatten dropout add
+  LayerType type = LayerType::relu;
   std::vector<int> inputs;  // indices of producing layers; -1 = the network input
 
   // conv
@@ -39,7 +47,7 @@ struct LayerSpec {
   // Filled by shape inference: per-sample input and output shapes (no batch).
   Shape in_shape, out_shape;
 
-  bool has_weights() const { return type == "conv" || type == "linear"; }
+  bool has_weights() const { return type == LayerType::conv || type == LayerType::linear; }
   bool quantizable() const { return has_weights() && stage > 0; }
 };
 

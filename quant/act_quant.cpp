@@ -1,7 +1,5 @@
 #include "quant/act_quant.h"
 
-#include <algorithm>
-
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "quant/kbit.h"
@@ -19,14 +17,11 @@ void act_quantize(const float* s, float* aq, uint8_t* pass, int64_t n, int k) {
   const float steps = quant_steps(k, "act_quantize");
   const bool parallel = n >= kQuantParallelMin;
   parallel_for_range(n, parallel, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float a = std::min(std::max(s[i], 0.0f), 1.0f);
-      aq[i] = quantize_steps(a, steps);
-    }
+    for (int64_t i = begin; i < end; ++i) aq[i] = act_quant_value(s[i], steps);
   });
   if (!pass) return;
   parallel_for_range(n, parallel, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) pass[i] = static_cast<uint8_t>((s[i] >= 0.0f) & (s[i] <= 1.0f));
+    for (int64_t i = begin; i < end; ++i) pass[i] = static_cast<uint8_t>(act_quant_passes(s[i]));
   });
 }
 

@@ -7,14 +7,29 @@
 //   dL/ds = 0   if s < 0 or s > 1
 // With 32 bits the activation is a plain ReLU; model builders use the ReLU
 // layer then, not this op.
+//
+// The formula and its mask are written once, as the two inline functions
+// below. Every loop that quantizes activations calls them: act_quantize here
+// and the batch norm that computes its following activation in the same pass
+// (layers/batchnorm.cpp, "fused activation"), so the two paths give the same
+// bits by construction, not by keeping two copies in step.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "engine/autograd.h"
+#include "quant/kbit.h"
 
 namespace taper {
+
+// aq = Q_k(clamp(s, 0, 1)) with steps = 2^k - 1 (quant_steps(k)).
+inline float act_quant_value(float s, float steps) {
+  return quantize_steps(std::min(std::max(s, 0.0f), 1.0f), steps);
+}
+// The straight-through mask: the gradient passes where 0 <= s <= 1.
+inline bool act_quant_passes(float s) { return (s >= 0.0f) & (s <= 1.0f); }
 
 // Scalar reference: returns aq and sets *pass to the STE mask 0 <= s <= 1
 // (pass may be null).

@@ -6,7 +6,7 @@
 #include "engine/error.h"
 #include "models/model_spec.h"
 #include "quant/policy.h"
-#include "quant/size.h"
+#include "models/size.h"
 
 using namespace taper;
 
@@ -95,7 +95,7 @@ TEST_CASE("size report of resnet20 4-2-1") {
   CHECK(r.weight_bytes == r.quantized_weight_bytes + 4 * (432 + 640));
   int64_t bn_channels = 0;
   for (const auto& L : spec.layers)
-    if (L.type == "batchnorm") bn_channels += L.out_shape[0];
+    if (L.type == LayerType::batchnorm) bn_channels += L.out_shape[0];
   // Extras: the output bias (10) and BN folded to 2 floats per channel; every
   // binarized conv feeds a batch norm, so its scale folds and costs nothing.
   CHECK(r.total_bytes == r.weight_bytes + 4 * (10 + 2 * bn_channels));

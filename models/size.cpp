@@ -1,4 +1,4 @@
-#include "quant/size.h"
+#include "models/size.h"
 
 #include "engine/error.h"
 
@@ -12,8 +12,8 @@ int layer_wbits(const LayerSpec& L, const std::vector<int>& stage_bits) {
 }
 
 int64_t weight_params(const LayerSpec& L) {
-  if (L.type == "conv") return L.out_channels * (L.in_shape[0] / L.groups) * L.kernel_h * L.kernel_w;
-  if (L.type == "linear") return L.out_features * L.in_shape[0];
+  if (L.type == LayerType::conv) return L.out_channels * (L.in_shape[0] / L.groups) * L.kernel_h * L.kernel_w;
+  if (L.type == LayerType::linear) return L.out_features * L.in_shape[0];
   return 0;
 }
 
@@ -27,7 +27,7 @@ static bool only_consumer_is_batchnorm(const ModelSpec& spec, int i) {
     for (int in : L.inputs)
       if (in == i) {
         ++consumers;
-        bn = L.type == "batchnorm";
+        bn = L.type == LayerType::batchnorm;
       }
   return consumers == 1 && bn;
 }
@@ -39,7 +39,7 @@ SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits
     const LayerSpec& L = spec.layers[i];
     LayerSize row;
     row.name = L.name;
-    row.type = L.type;
+    row.type = layer_type_name(L.type);
     row.stage = L.stage;
     if (L.has_weights()) {
       row.params = weight_params(L);
@@ -57,7 +57,7 @@ SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits
         r.quantized_weight_bytes += wbytes;
         bit_sum += static_cast<double>(row.params) * row.wbits;
       }
-    } else if (L.type == "batchnorm") {
+    } else if (L.type == LayerType::batchnorm) {
       row.params = 2 * L.out_shape[0];  // gamma, beta; deployed as a folded scale and shift
       row.bytes = 4 * row.params;
       r.fp32_bytes += row.bytes;
