@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "engine/comm.h"
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "layers/activation.h"
@@ -43,10 +45,47 @@ inline bool passes(float s) {
   return true;
 }
 
+// Calls f with the activation as a compile-time tag, so that each loop
+// below is compiled once per activation and vectorizes.
+template <typename F>
+void with_activation(FusedActivation act, F&& f) {
+  switch (act) {
+    case FusedActivation::none: f(std::integral_constant<FusedActivation, FusedActivation::none>{}); break;
+    case FusedActivation::relu: f(std::integral_constant<FusedActivation, FusedActivation::relu>{}); break;
+    case FusedActivation::quantize: f(std::integral_constant<FusedActivation, FusedActivation::quantize>{}); break;
+  }
+}
+
 // One channel's sums are vectorized with `omp simd reduction`: lanes keep
 // partial sums (in double) that are combined in a fixed order, so a channel
 // gives the same result on every run whatever the thread count (a channel
 // is never split between threads).
+
+// sum x over one channel, in double.
+double channel_sum(const float* xp, const ChannelLayout& L, int64_t c) {
+  double sum = 0.0;
+  for (int64_t n = 0; n < L.N; ++n) {
+    const float* xc = xp + L.at(n, c);
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < L.HW; ++i) sum += xc[i];
+  }
+  return sum;
+}
+
+// sum (x - mean)^2 over one channel: a second pass around the mean, so no
+// cancellation.
+double channel_sq(const float* xp, const ChannelLayout& L, int64_t c, double mean) {
+  double sq = 0.0;
+  for (int64_t n = 0; n < L.N; ++n) {
+    const float* xc = xp + L.at(n, c);
+#pragma omp simd reduction(+ : sq)
+    for (int64_t i = 0; i < L.HW; ++i) {
+      const double d = xc[i] - mean;
+      sq += d * d;
+    }
+  }
+  return sq;
+}
 
 // y = act((x - mu) * scale + shift) over one channel.
 template <FusedActivation A>
@@ -60,11 +99,11 @@ void forward_channel(const float* xp, float* yp, const ChannelLayout& L, int64_t
   }
 }
 
-// The channel's gradient sums (dy masked by the activation), then dx.
+// The channel's gradient sums, dy masked by the activation:
+// sum_dy = sum g, sum_dy_xhat = sum g x_hat.
 template <FusedActivation A>
-void backward_channel(const float* xp, const float* dyp, float* dxp, const ChannelLayout& L, int64_t c,
-                      float mu, float invstd, float gamma, float shift, bool train, double& sum_dy,
-                      double& sum_dy_xhat) {
+void channel_grad_sums(const float* xp, const float* dyp, const ChannelLayout& L, int64_t c, float mu,
+                       float invstd, float gamma, float shift, double& sum_dy, double& sum_dy_xhat) {
   const float scale = gamma * invstd;
   // Each contiguous run (one image's H x W plane) is summed in float vector
   // lanes, a few dozen values per lane, and the runs' totals in double: as
@@ -86,10 +125,14 @@ void backward_channel(const float* xp, const float* dyp, float* dxp, const Chann
   }
   sum_dy = s1;
   sum_dy_xhat = s2;
-  if (!dxp) return;
-  const double M = static_cast<double>(L.N * L.HW);
-  const float mean_dy = train ? static_cast<float>(s1 / M) : 0.0f;
-  const float mean_dy_xhat = train ? static_cast<float>(s2 / M) : 0.0f;
+}
+
+// dx += scale (g - mean_dy - x_hat mean_dy_xhat) over one channel (the two
+// means are 0 in eval mode).
+template <FusedActivation A>
+void channel_dx(const float* xp, const float* dyp, float* dxp, const ChannelLayout& L, int64_t c, float mu,
+                float invstd, float gamma, float shift, float mean_dy, float mean_dy_xhat) {
+  const float scale = gamma * invstd;
   for (int64_t n = 0; n < L.N; ++n) {
     const float* x = xp + L.at(n, c);
     const float* dy = dyp + L.at(n, c);
@@ -130,65 +173,69 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
         " is out of range (expected 0 <= momentum <= 1)");
   check(eps >= 0.0f && std::isfinite(eps), "batchnorm: eps ", eps, " is not a finite value >= 0");
   const int64_t M = L.N * L.HW;  // values per channel
-  check(!training || M > 1, "batchnorm: training needs more than one value per channel, but input ",
-        shape_str(xd.shape()), " has N*H*W = ", M, " (use a larger batch, or eval mode)");
+
+  // Synchronized batch norm: the statistics of the global batch, summed
+  // over the ranks of a data-parallel job (engine/comm.h).
+  const bool sync = this->sync && training && comm_size() > 1;
+  int64_t M_all = M;  // values per channel in the whole (global) batch
+  if (sync) {
+    allreduce_sum(&M_all, 1);
+    check(M_all > 1, "batchnorm: training needs more than one value per channel, but the global batch has ",
+          M_all, " (use a larger batch, or eval mode)");
+  } else {
+    check(!training || M > 1, "batchnorm: training needs more than one value per channel, but input ",
+          shape_str(xd.shape()), " has N*H*W = ", M, " (use a larger batch, or eval mode)");
+  }
 
   out.data.resize(xd.shape());  // same shape as x
   mean_.resize({L.C});          // (C)
   invstd_.resize({L.C});        // (C)
   trained_ = training;
+  synced_ = sync;
   const float* xp = xd.data();
   const float* gp = gamma.data.data();
   const float* bp = beta.data.data();
   float* rm = running_mean.data();
   float* rv = running_var.data();
   float* yp = out.data.data();
-  const bool train = training;
   const double m = momentum;
-  const FusedActivation act = act_;
   const float steps = steps_;
-  // One channel per iteration: every statistic, running-stat slot and output
-  // element belongs to one channel, so threads never share memory, and each
-  // channel's sums run in the same order whatever the thread count.
-  parallel_for(L.C, xd.numel() >= kMinParallelWork, [&](int64_t c) {
-    double mean, var;
-    if (train) {
-      double sum = 0.0;
-      for (int64_t n = 0; n < L.N; ++n) {
-        const float* xc = xp + L.at(n, c);
-#pragma omp simd reduction(+ : sum)
-        for (int64_t i = 0; i < L.HW; ++i) sum += xc[i];
-      }
-      mean = sum / M;
-      double sq = 0.0;  // second pass around the mean: no cancellation
-      for (int64_t n = 0; n < L.N; ++n) {
-        const float* xc = xp + L.at(n, c);
-#pragma omp simd reduction(+ : sq)
-        for (int64_t i = 0; i < L.HW; ++i) {
-          const double d = xc[i] - mean;
-          sq += d * d;
-        }
-      }
-      var = sq / M;
+  // Channel c with its statistics: in training, move the running statistics
+  // (unbiased variance, M values), then normalize and apply the activation.
+  auto finish_channel = [&](int64_t c, double mean, double var, bool update, int64_t Mc) {
+    if (update) {
       rm[c] = static_cast<float>((1.0 - m) * rm[c] + m * mean);
-      rv[c] = static_cast<float>((1.0 - m) * rv[c] + m * var * M / (M - 1));
-    } else {
-      mean = rm[c];
-      var = rv[c];
+      rv[c] = static_cast<float>((1.0 - m) * rv[c] + m * var * Mc / (Mc - 1));
     }
     const float mu = static_cast<float>(mean);
     const float invstd = static_cast<float>(1.0 / std::sqrt(var + eps));
     mean_[c] = mu;
     invstd_[c] = invstd;
     const float scale = gp[c] * invstd, shift = bp[c];
-    switch (act) {
-      case FusedActivation::none: forward_channel<FusedActivation::none>(xp, yp, L, c, mu, scale, shift, steps); break;
-      case FusedActivation::relu: forward_channel<FusedActivation::relu>(xp, yp, L, c, mu, scale, shift, steps); break;
-      case FusedActivation::quantize:
-        forward_channel<FusedActivation::quantize>(xp, yp, L, c, mu, scale, shift, steps);
-        break;
-    }
-  });
+    with_activation(act_, [&](auto A) { forward_channel<decltype(A)::value>(xp, yp, L, c, mu, scale, shift, steps); });
+  };
+  // One channel per iteration: every statistic, running-stat slot and output
+  // element belongs to one channel, so threads never share memory, and each
+  // channel's sums run in the same order whatever the thread count.
+  const bool parallel = xd.numel() >= kMinParallelWork;
+  if (!training) {
+    parallel_for(L.C, parallel, [&](int64_t c) { finish_channel(c, rm[c], rv[c], false, M); });
+  } else if (!sync) {
+    parallel_for(L.C, parallel, [&](int64_t c) {
+      const double mean = channel_sum(xp, L, c) / M;
+      finish_channel(c, mean, channel_sq(xp, L, c, mean) / M, true, M);
+    });
+  } else {  // the same sums, each all-reduced before it is used
+    sums_.resize(2 * L.C);
+    double* sum = sums_.data();
+    double* sq = sums_.data() + L.C;
+    parallel_for(L.C, parallel, [&](int64_t c) { sum[c] = channel_sum(xp, L, c); });
+    allreduce_sum(sum, L.C);
+    parallel_for(L.C, parallel, [&](int64_t c) { sq[c] = channel_sq(xp, L, c, sum[c] / M_all); });
+    allreduce_sum(sq, L.C);
+    parallel_for(L.C, parallel,
+                 [&](int64_t c) { finish_channel(c, sum[c] / M_all, sq[c] / M_all, true, M_all); });
+  }
   x_ = &x, gamma_ = &gamma, beta_ = &beta;
   record(tape, {&x, &gamma, &beta});
   return out;
@@ -215,27 +262,49 @@ void BatchNorm::backward() {
   float* dgamma = gamma_->requires_grad ? gamma_->grad_buffer().data() : nullptr;
   float* dbeta = beta_->requires_grad ? beta_->grad_buffer().data() : nullptr;
   const bool train = trained_;
-  const FusedActivation act = act_;
   const float* bp = beta_->data.data();
-  parallel_for(L.C, xd.numel() >= kMinParallelWork, [&](int64_t c) {
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    const float mu = mean_[c], invstd = invstd_[c];
-    switch (act) {
-      case FusedActivation::none:
-        backward_channel<FusedActivation::none>(xp, dy, dx, L, c, mu, invstd, gp[c], bp[c], train, sum_dy,
-                                                sum_dy_xhat);
-        break;
-      case FusedActivation::relu:
-        backward_channel<FusedActivation::relu>(xp, dy, dx, L, c, mu, invstd, gp[c], bp[c], train, sum_dy,
-                                                sum_dy_xhat);
-        break;
-      case FusedActivation::quantize:
-        backward_channel<FusedActivation::quantize>(xp, dy, dx, L, c, mu, invstd, gp[c], bp[c], train, sum_dy,
-                                                    sum_dy_xhat);
-        break;
-    }
-    if (dbeta) dbeta[c] += static_cast<float>(sum_dy);
-    if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat);
+  const bool parallel = xd.numel() >= kMinParallelWork;
+  if (!synced_) {
+    const double M = static_cast<double>(L.N * L.HW);
+    parallel_for(L.C, parallel, [&](int64_t c) {
+      const float mu = mean_[c], invstd = invstd_[c];
+      with_activation(act_, [&](auto A) {
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        channel_grad_sums<decltype(A)::value>(xp, dy, L, c, mu, invstd, gp[c], bp[c], sum_dy, sum_dy_xhat);
+        if (dx) {
+          const float mean_dy = train ? static_cast<float>(sum_dy / M) : 0.0f;
+          const float mean_dy_xhat = train ? static_cast<float>(sum_dy_xhat / M) : 0.0f;
+          channel_dx<decltype(A)::value>(xp, dy, dx, L, c, mu, invstd, gp[c], bp[c], mean_dy, mean_dy_xhat);
+        }
+        if (dbeta) dbeta[c] += static_cast<float>(sum_dy);
+        if (dgamma) dgamma[c] += static_cast<float>(sum_dy_xhat);
+      });
+    });
+    return;
+  }
+  // Synchronized (training under a data-parallel job): gamma and beta get
+  // this rank's sums (the gradient all-reduce adds the ranks up later); dx
+  // needs the means over the global batch, so the sums are all-reduced first.
+  sums_.resize(2 * L.C);
+  double* s1 = sums_.data();
+  double* s2 = sums_.data() + L.C;
+  parallel_for(L.C, parallel, [&](int64_t c) {
+    with_activation(act_, [&](auto A) {
+      channel_grad_sums<decltype(A)::value>(xp, dy, L, c, mean_[c], invstd_[c], gp[c], bp[c], s1[c], s2[c]);
+    });
+    if (dbeta) dbeta[c] += static_cast<float>(s1[c]);
+    if (dgamma) dgamma[c] += static_cast<float>(s2[c]);
+  });
+  if (!dx) return;
+  allreduce_sum(sums_.data(), 2 * L.C);
+  int64_t M_all = L.N * L.HW;
+  allreduce_sum(&M_all, 1);
+  parallel_for(L.C, parallel, [&](int64_t c) {
+    const float mean_dy = static_cast<float>(s1[c] / M_all);
+    const float mean_dy_xhat = static_cast<float>(s2[c] / M_all);
+    with_activation(act_, [&](auto A) {
+      channel_dx<decltype(A)::value>(xp, dy, dx, L, c, mean_[c], invstd_[c], gp[c], bp[c], mean_dy, mean_dy_xhat);
+    });
   });
 }
 

@@ -10,6 +10,13 @@
 // running_mean / running_var are buffers, not parameters: plain Tensors that
 // the model owns and saves with its checkpoint.
 //
+// Synchronized under data parallelism: when the process is one of several
+// ranks (engine/comm.h), training statistics are those of the global batch —
+// the per-channel sums and sums of squared deviations are all-reduced, and
+// so are backward's two gradient sums — so N ranks holding N shards compute
+// what one process computes on the whole batch. gamma and beta get each
+// rank's share of their gradient; the gradient all-reduce adds them up.
+//
 // Fused activation (optional): y = act(s) with s the batch-norm output and act
 // a ReLU or the k-bit activation quantizer Q_k(clamp(s, 0, 1)) (quant/), in
 // the same pass. The result is bit-identical to BatchNorm followed by ReLU or
@@ -17,6 +24,8 @@
 // the activation's mask (ReLU: s > 0; quantizer: 0 <= s <= 1), which saves a
 // buffer as large as x in every conv block and one pass over memory.
 #pragma once
+
+#include <vector>
 
 #include "engine/autograd.h"
 
@@ -37,6 +46,9 @@ class BatchNorm : public Op {
   bool training = true;    // false: normalize with the running statistics
   float momentum = 0.1f;   // in [0, 1]
   float eps = 1e-5f;       // >= 0, added to the variance
+  // Under several ranks, use the global batch's statistics (see above).
+  // Off only to compute a rank-local reference in tests.
+  bool sync = true;
 
  private:
   Var* x_ = nullptr;
@@ -51,10 +63,12 @@ class BatchNorm : public Op {
   // one multiply-add per element. Copying the running statistics keeps
   // backward right even if they change in between.
   bool trained_ = false;
+  bool synced_ = false;  // forward used global (all-reduced) statistics
   FusedActivation act_ = FusedActivation::none;
   float steps_ = 0.0f;  // 2^bits - 1 for a fused quantizer
   Tensor mean_;    // (C)
   Tensor invstd_;  // (C)
+  std::vector<double> sums_;  // (2C) per-channel sums being all-reduced (synchronized mode only)
 };
 
 }  // namespace taper

@@ -4,7 +4,7 @@
 # (scripts/bench-vs-torch.sh adds python3-torch, for example).
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev catch2 libstb-dev zlib1g-dev "$@")
+packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev catch2 libstb-dev zlib1g-dev libopenmpi-dev openmpi-bin "$@")
 
 missing=()
 for p in "${packages[@]}"; do
