@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   };
   try {
     taper::comm_init(&argc, &argv);
+    // Under mpirun, rank 0 speaks for the job on stdout (results, tables,
+    // JSON); every rank keeps stderr for its own errors.
+    if (!taper::comm_is_root() && !std::freopen("/dev/null", "w", stdout))
+      taper::fail("rank ", taper::comm_rank(), ": cannot redirect stdout to /dev/null");
     for (const auto& c : taper::app::commands())
       if (name == c.name) {
         const int code = c.run(argc - 1, argv + 1);

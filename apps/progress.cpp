@@ -4,6 +4,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "engine/comm.h"
+
 namespace taper::app {
 
 Progress::Progress(int epoch, int epochs, int64_t batches)
@@ -11,6 +13,7 @@ Progress::Progress(int epoch, int epochs, int64_t batches)
       start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(int64_t b, double loss, double acc, int64_t images) {
+  if (!comm_is_root()) return;  // under mpirun, rank 0 speaks for the job
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double img_s = secs > 0 ? images / secs : 0.0;
   const int64_t done = b + 1;
@@ -33,7 +36,7 @@ void Progress::update(int64_t b, double loss, double acc, int64_t images) {
 }
 
 void Progress::finish() {
-  if (tty_) std::fprintf(stderr, "\r%100s\r", "");
+  if (tty_ && comm_is_root()) std::fprintf(stderr, "\r%100s\r", "");
 }
 
 }  // namespace taper::app

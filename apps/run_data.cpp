@@ -3,6 +3,7 @@
 #include "data/loader.h"
 #include "data/registry.h"
 #include "data/split.h"
+#include "engine/comm.h"
 #include "layers/loss.h"
 
 namespace taper::app {
@@ -18,9 +19,14 @@ void load_run_split(const std::string& data, int64_t limit, double val_split, ui
   split_validation(all, val_split, seed, train, val);
 }
 
-EvalResult evaluate(Model& model, const Dataset& d, const Transform& transform, int batch) {
-  EvalResult r;
-  if (d.n == 0) return r;
+namespace {
+
+// One evaluation pass over all of d on this process: the sum of per-image
+// losses, the number correct and the number of images.
+void evaluate_local(Model& model, const Dataset& d, const Transform& transform, int batch, double& loss_sum,
+                    int64_t& correct, int64_t& count) {
+  loss_sum = 0.0, correct = 0, count = 0;
+  if (d.n == 0) return;
   LoaderOptions lo;
   lo.batch_size = batch;
   lo.transform = transform;
@@ -32,13 +38,36 @@ EvalResult evaluate(Model& model, const Dataset& d, const Transform& transform, 
   SoftmaxCrossEntropy ce;
   Var x;
   std::vector<int64_t> labels;
-  double loss_sum = 0.0;
-  int64_t correct = 0;
   while (loader.next(x.data, labels)) {
     Var& logits = model.forward(x, tape);
     loss_sum += static_cast<double>(ce.forward(logits, labels, tape).data[0]) * labels.size();
     correct += count_correct(logits.data, labels);
-    r.count += static_cast<int64_t>(labels.size());
+    count += static_cast<int64_t>(labels.size());
+  }
+}
+
+}  // namespace
+
+EvalResult evaluate(Model& model, const Dataset& d, const Transform& transform, int batch) {
+  EvalResult r;
+  if (d.n == 0) return r;
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  if (comm_size() == 1) {
+    evaluate_local(model, d, transform, batch, loss_sum, correct, r.count);
+  } else {
+    // Data parallel: each rank evaluates its contiguous share of the images
+    // (evaluation is per image, so any split gives the same predictions),
+    // and the sums are all-reduced; every rank gets the same result.
+    int64_t begin, end;
+    comm_shard(d.n, begin, end);
+    std::vector<int64_t> mine(static_cast<size_t>(end - begin));
+    for (int64_t i = begin; i < end; ++i) mine[i - begin] = i;
+    evaluate_local(model, subset(d, mine), transform, batch, loss_sum, correct, r.count);
+    allreduce_sum(&loss_sum, 1);
+    int64_t counts[2] = {correct, r.count};
+    allreduce_sum(counts, 2);
+    correct = counts[0], r.count = counts[1];
   }
   r.loss = loss_sum / r.count;
   r.acc = static_cast<double>(correct) / r.count;
