@@ -9,6 +9,7 @@
 #include "engine/rng.h"
 #include "layers/loss.h"
 #include "models/model.h"
+#include "models/train_step.h"
 
 using namespace taper;
 
@@ -54,12 +55,8 @@ std::vector<double> train_losses(int threads) {
   std::vector<double> losses;
   for (int step = 0; step < kSteps; ++step) {
     make_batch(x.data, labels, 100 + step);
-    sgd.zero_grad();
     Tape tape;
-    Var& loss = ce.forward(model.forward(x, tape), labels, tape);
-    losses.push_back(loss.data[0]);
-    tape.backward(loss);
-    sgd.step();
+    losses.push_back(train_step(model, sgd, ce, x, labels, tape).loss);
   }
   return losses;
 }
