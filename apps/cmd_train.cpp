@@ -415,7 +415,8 @@ void finish_run(const Run& run, const SizeReport& size) {
   }();
   write_file(run.out + "/result.json", result.dump(2) + "\n");
   if (run.val.n)
-    std::printf("test accuracy at the best validation epoch (%d): %.2f%%\n", run.best_epoch, 100.0 * run.best_test);
+    std::printf("test accuracy at the best validation epoch (%d): %.2f%%\n", run.best_epoch,
+                100.0 * run.best_test);
   else
     std::printf("no validation split: test accuracy after the last epoch: %.2f%%\n", 100.0 * run.best_test);
   std::printf("run folder: %s\n", run.out.c_str());

@@ -96,7 +96,8 @@ void Optimizer::save_state(SafeTensors& out, const std::string& prefix) const {
       const int64_t steps = it == state_.end() ? 0 : it->second.steps;
       out.put_i64(prefix + p.name + ".step", {}, {steps});
       if (steps > 0)
-        for (size_t b = 0; b < names.size(); ++b) out.put(prefix + p.name + "." + names[b], it->second.buffers[b]);
+        for (size_t b = 0; b < names.size(); ++b)
+          out.put(prefix + p.name + "." + names[b], it->second.buffers[b]);
     }
 }
 
@@ -114,7 +115,8 @@ void Optimizer::load_state(const SafeTensors& in, const std::string& prefix) {
       ParamState s;
       s.steps = read.step(prefix + p.name + ".step");
       if (s.steps > 0)
-        for (const std::string& name : names) s.buffers.push_back(read.buffer(prefix + p.name + "." + name, *p.var));
+        for (const std::string& name : names)
+          s.buffers.push_back(read.buffer(prefix + p.name + "." + name, *p.var));
       loaded[p.name] = s;
     }
   read.check_no_leftovers(prefix);

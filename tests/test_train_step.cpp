@@ -13,35 +13,37 @@
 #include "layers/loss.h"
 #include "models/model.h"
 #include "models/train_step.h"
+#include "support/tiny_cnn.h"
 
 using namespace taper;
 
 namespace {
 
-const char* kTiny = R"({
-  "name": "tiny", "input": [1, 6, 6], "classes": 3,
-  "layers": [
-    {"name": "conv", "type": "conv", "out_channels": 4, "kernel": 3, "padding": 1, "bias": false},
-    {"name": "bn", "type": "batchnorm"},
-    {"name": "relu", "type": "relu"},
-    {"name": "pool", "type": "maxpool", "kernel": 2},
-    {"name": "flatten", "type": "flatten"},
-    {"name": "fc", "type": "linear", "out_features": "classes"}
-  ]})";
-
 std::unique_ptr<Model> tiny_model() {
-  auto model = std::make_unique<Model>(parse_model_json(kTiny, "tiny.json"), BuildOptions{});
+  auto model = std::make_unique<Model>(parse_model_json(testing::kTinyCnn, "tiny.json"), BuildOptions{});
   model->init(7);
   return model;
 }
 
+// A batch of 6 random images, labels 0, 1, 0, 1, ...
 void make_batch(Var& x, std::vector<int64_t>& labels, uint64_t seed) {
-  x.data.resize({6, 1, 6, 6});
+  x.data.resize({6, 1, 8, 8});
   labels.resize(6);
   Rng rng(seed);
   for (int64_t i = 0; i < x.data.numel(); ++i) x.data[i] = rng.normal();
-  for (size_t n = 0; n < labels.size(); ++n) labels[n] = static_cast<int64_t>(n % 3);
+  for (size_t n = 0; n < labels.size(); ++n) labels[n] = static_cast<int64_t>(n % 2);
 }
+
+// One model and what a step needs besides an optimizer.
+struct Setup {
+  std::unique_ptr<Model> model = tiny_model();
+  std::vector<ParamGroup> groups = model->param_groups(0.0f);
+  SoftmaxCrossEntropy ce;
+  Tape tape;
+  Var x;
+  std::vector<int64_t> labels;
+  explicit Setup(uint64_t batch_seed) { make_batch(x, labels, batch_seed); }
+};
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.same_shape(b) && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
@@ -87,30 +89,24 @@ TEST_CASE("train_step is zero_grad, forward, loss, backward, step, bit for bit")
 }
 
 TEST_CASE("compute_gradients zeroes the gradients first and reads the logits before backward") {
-  auto model = tiny_model();
-  std::vector<ParamGroup> groups = model->param_groups(0.0f);
-  SoftmaxCrossEntropy ce;
-  Tape tape;
-  Var x;
-  std::vector<int64_t> labels;
-  make_batch(x, labels, 3);
-  model->set_training(false);  // running statistics: two passes see the same function
-
+  Setup s(3);
+  s.model->set_training(false);  // running statistics: two passes compute the same function
   Tensor seen;
   int calls = 0;
-  const StepResult first = compute_gradients(*model, groups, ce, x, labels, tape, [&](const Var& logits) {
+  auto read_logits = [&](const Var& logits) {
     seen = logits.data.clone();
     ++calls;
-  });
+  };
+  const StepResult first = compute_gradients(*s.model, s.groups, s.ce, s.x, s.labels, s.tape, read_logits);
   CHECK(calls == 1);
-  REQUIRE(seen.shape() == Shape{6, 3});
-  CHECK(first.correct == count_correct(seen, labels));
+  REQUIRE(seen.shape() == Shape{6, 2});
+  CHECK(first.correct == count_correct(seen, s.labels));
   std::vector<Tensor> grads;
-  for (auto& p : model->parameters()) grads.push_back(p.var->grad.clone());
+  for (auto& p : s.model->parameters()) grads.push_back(p.var->grad.clone());
 
-  const StepResult second = compute_gradients(*model, groups, ce, x, labels, tape);
+  const StepResult second = compute_gradients(*s.model, s.groups, s.ce, s.x, s.labels, s.tape);
   CHECK(second.loss == first.loss);
-  auto params = model->parameters();
+  auto params = s.model->parameters();
   REQUIRE(params.size() == grads.size());
   int nonzero = 0;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -121,37 +117,27 @@ TEST_CASE("compute_gradients zeroes the gradients first and reads the logits bef
 }
 
 TEST_CASE("a non-finite loss makes no update and says so") {
-  auto model = tiny_model();
-  Adam opt(model->param_groups(0.0f), 0.01f);
-  SoftmaxCrossEntropy ce;
-  Tape tape;
-  Var x;
-  std::vector<int64_t> labels;
-  make_batch(x, labels, 5);
-  const StepResult good = train_step(*model, opt, ce, x, labels, tape);
+  Setup s(5);
+  Adam opt(s.groups, 0.01f);
+  const StepResult good = train_step(*s.model, opt, s.ce, s.x, s.labels, s.tape);
   CHECK(good.finite);
-  NamedParam bias = model->parameters().back();
+  NamedParam bias = s.model->parameters().back();
   REQUIRE(bias.name == "fc.bias");
   bias.var->data[1] = std::numeric_limits<float>::quiet_NaN();  // every row's logit 1, so the loss, is NaN
-  std::vector<Tensor> before = weights(*model);
+  std::vector<Tensor> before = weights(*s.model);
 
-  const StepResult bad = train_step(*model, opt, ce, x, labels, tape);
+  const StepResult bad = train_step(*s.model, opt, s.ce, s.x, s.labels, s.tape);
   CHECK_FALSE(bad.finite);
   CHECK(std::isnan(bad.loss));
-  CHECK(tape.size() == 0);
-  std::vector<Tensor> after = weights(*model);
+  CHECK(s.tape.size() == 0);
+  std::vector<Tensor> after = weights(*s.model);
   REQUIRE(before.size() == after.size());
   for (size_t i = 0; i < before.size(); ++i) CHECK(same_bits(before[i], after[i]));
 }
 
 TEST_CASE("compute_gradients needs a recording tape") {
-  auto model = tiny_model();
-  std::vector<ParamGroup> groups = model->param_groups(0.0f);
-  SoftmaxCrossEntropy ce;
-  Tape tape;
-  Var x;
-  std::vector<int64_t> labels;
-  make_batch(x, labels, 5);
-  NoGrad no_grad(tape);
-  CHECK_THROWS_WITH(compute_gradients(*model, groups, ce, x, labels, tape), Catch::Contains("does not record"));
+  Setup s(5);
+  NoGrad no_grad(s.tape);
+  CHECK_THROWS_WITH(compute_gradients(*s.model, s.groups, s.ce, s.x, s.labels, s.tape),
+                    Catch::Contains("does not record"));
 }
