@@ -1,8 +1,9 @@
 // taper bench MODEL.json [--wbits SPEC] [--abits K] [--width W | --match-size S] [--batch 128]
 //   [--steps 12] [--warmup 2] [--threads 2] [--label NAME] [--json]
-// Training and inference throughput on random data, measured the way
-// /work/shared/bench/torch_anchor.py (the PyTorch peer) measures it, so the
-// two programs print comparable JSON lines.
+// Training and inference throughput on random data, measured the way the
+// PyTorch peer script (torch_anchor.py, kept outside this repository)
+// measures it, so the two programs print comparable JSON lines. A training
+// step is train_step (models/train_step.h), the one `taper train` runs.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -21,6 +22,7 @@
 #include "engine/rng.h"
 #include "layers/loss.h"
 #include "models/model.h"
+#include "models/train_step.h"
 
 namespace taper::app {
 
@@ -28,8 +30,8 @@ static const char* kUsage =
     "usage: taper bench MODEL.json [--wbits SPEC] [--abits K] [--width W | --match-size S]\n"
     "                   [--batch 128] [--steps 12] [--warmup 2] [--threads 2] [--label NAME]\n"
     "                   [--json]\n"
-    "  Measures training and inference throughput on random data, as\n"
-    "  shared/bench/torch_anchor.py does for PyTorch:\n"
+    "  Measures training and inference throughput on random data, as the\n"
+    "  PyTorch peer script torch_anchor.py does for PyTorch:\n"
     "    weights initialized with seed 0; input (batch, C, H, W) standard normal,\n"
     "    labels uniform in [0, classes);\n"
     "    training mode: --warmup untimed steps, then --steps timed full training\n"
@@ -125,15 +127,8 @@ int cmd_bench(int argc, char** argv) {
       t0 = Clock::now();
       if (profile) profiler = std::make_unique<Profiler>();
     }
-    {
-      ProfileScope scope("optimizer", "zero_grad");
-      opt.zero_grad();
-    }
-    Var& logits = model.forward(x, tape);
-    Var& loss = loss_op.forward(logits, labels, tape);
-    tape.backward(loss);
-    ProfileScope scope("optimizer", "step");
-    opt.step();
+    const StepResult r = train_step(model, opt, loss_op, x, labels, tape);
+    if (!r.finite) fail("the loss became ", r.loss, " at step ", i + 1, " (weights at seed 0, random data)");
   }
   const double train_s = seconds_since(t0);
   if (profiler) {

@@ -11,6 +11,7 @@
 #include "engine/safetensors.h"
 #include "layers/loss.h"
 #include "models/model.h"
+#include "models/train_step.h"
 
 namespace taper::app {
 
@@ -70,22 +71,19 @@ int cmd_forward(int argc, char** argv) {
 
   model.set_training(train);
   Tape tape;
-  tape.set_recording(with_labels);
-  Var& logits = model.forward(x, tape);
   SafeTensors out;
-  out.put("logits", logits.data);
   if (with_labels) {
+    // The training step without its update: the gradients of the mean
+    // cross-entropy, with the logits read before backward frees them.
     SoftmaxCrossEntropy loss_op;
-    Var& loss = loss_op.forward(logits, labels, tape);
-    auto params = model.parameters();
-    zero_grad([&] {
-      std::vector<Var*> v;
-      for (auto& p : params) v.push_back(p.var);
-      return v;
-    }());
-    tape.backward(loss);
-    out.put("loss", loss.data);
-    for (auto& p : params) out.put(p.name + ".grad", p.var->grad);
+    std::vector<ParamGroup> groups = model.param_groups(0.0f);
+    const StepResult r = compute_gradients(model, groups, loss_op, x, labels, tape,
+                                           [&](const Var& logits) { out.put("logits", logits.data); });
+    out.put("loss", Tensor::from(Shape{}, {static_cast<float>(r.loss)}));  // () as the loss op's output
+    for (auto& p : model.parameters()) out.put(p.name + ".grad", p.var->grad);
+  } else {
+    tape.set_recording(false);
+    out.put("logits", model.forward(x, tape).data);
   }
   save_safetensors(*output_path, out);
   if (save_weights) {

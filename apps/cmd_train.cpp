@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "apps/model_choice.h"
@@ -22,6 +23,7 @@
 #include "engine/parallel.h"
 #include "layers/loss.h"
 #include "models/checkpoint.h"
+#include "models/train_step.h"
 #include "quant/policy.h"
 #include "models/size.h"
 
@@ -126,6 +128,300 @@ EpochMetrics metrics_from_json(const nlohmann::json& j, const std::string& where
   }
 }
 
+// ---- the run, step by step: resume or setup, the epochs, the result --------
+
+// What a run carries from setup through its epochs to the result.
+struct Run {
+  RunConfig cfg;
+  int start_epoch = 0;  // epochs already done (a resumed run)
+  std::string out;      // the run folder
+  std::string metrics_path;
+  std::unique_ptr<Model> model;
+  Dataset train, val, test;
+  Transform train_transform, eval_transform;
+  std::unique_ptr<Optimizer> opt;
+  LrSchedule schedule;
+  std::vector<EpochMetrics> history;
+  // The best epoch so far: highest validation accuracy (first on ties);
+  // without a validation split, the last epoch.
+  double best_val = -1.0;
+  int best_epoch = 0;
+  double best_test = 0.0;
+};
+
+// --resume DIR: the checkpoint, the run's own settings and the epochs done.
+// False when the run has already finished (said on stdout).
+bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) {
+  if (argc != 3) fail("--resume DIR takes no other flags: the run continues with its own settings");
+  const std::string last = dir + "/last.safetensors";
+  if (!exists(last)) fail(dir, ": no last.safetensors to resume from");
+  ckpt = load_safetensors(last);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(checkpoint_meta(ckpt, "config"));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(last, ": checkpoint metadata \"config\" is not valid JSON");
+  }
+  run.cfg = run_config_from_json(j, last + " (config)");
+  run.start_epoch =
+      static_cast<int>(parse_int(checkpoint_meta(ckpt, "epoch"), last + " epoch", 1, run.cfg.epochs));
+  if (run.start_epoch >= run.cfg.epochs) {
+    std::printf("%s: the run already finished its %d epochs\n", dir.c_str(), run.cfg.epochs);
+    return false;
+  }
+  return true;
+}
+
+// The network: from the checkpoint when resuming, else built from the model
+// file and initialized with the seed (which also settles the default data
+// set and augmentation).
+void setup_model(Run& run, const SafeTensors* ckpt) {
+  RunConfig& cfg = run.cfg;
+  if (ckpt) {
+    run.model = model_from_checkpoint(*ckpt);
+    return;
+  }
+  ModelSpec base = load_model_file(resolve_model_path(cfg.model));
+  BuildOptions options{parse_wbits(cfg.wbits, base.num_stages), cfg.abits};
+  run.model = std::make_unique<Model>(cfg.width == 1.0 ? base : apply_width(base, cfg.width), options);
+  run.model->init(cfg.seed);
+  if (cfg.data.empty()) cfg.data = default_data(base);
+  if (cfg.augment.empty()) cfg.augment = default_augment(cfg.data);
+}
+
+// The data: a seeded validation split of the (limited) training set, the
+// test set, and the normalization measured on the training split.
+void setup_data(Run& run) {
+  const RunConfig& cfg = run.cfg;
+  const ModelSpec& spec = run.model->spec();
+  load_run_split(cfg.data, cfg.limit, cfg.val_split, cfg.seed, run.train, run.val);
+  run.test = load_dataset(cfg.data, "test");
+  const Dataset& train = run.train;
+  check(Shape{train.channels, train.height, train.width} == spec.input, "data set ", cfg.data, " has images ",
+        shape_str({train.channels, train.height, train.width}), " but model ", spec.name, " takes ",
+        shape_str(spec.input));
+  check(train.classes <= spec.classes, "data set ", cfg.data, " has ", train.classes, " classes but model ",
+        spec.name, " outputs ", spec.classes);
+  if (cfg.normalize == "dataset") {
+    ChannelStats stats = channel_stats(train);
+    run.eval_transform.mean = stats.mean;
+    run.eval_transform.std = stats.std;
+  }
+  run.train_transform = run.eval_transform;
+  run.train_transform.augment = parse_augment(cfg.augment);
+}
+
+// Optimizer and learning-rate schedule.
+void setup_optimizer(Run& run) {
+  const RunConfig& cfg = run.cfg;
+  auto groups = run.model->param_groups(static_cast<float>(cfg.weight_decay));
+  if (cfg.optimizer == "sgd")
+    run.opt = std::make_unique<SGD>(groups, cfg.lr, cfg.momentum, cfg.nesterov);
+  else
+    run.opt = std::make_unique<Adam>(groups, cfg.lr, 0.9f, 0.999f, 1e-8f, cfg.optimizer == "adamw");
+  LrSchedule& schedule = run.schedule;
+  schedule.kind = cfg.schedule;
+  schedule.base_lr = static_cast<float>(cfg.lr);
+  schedule.milestones = cfg.milestones;
+  schedule.gamma = static_cast<float>(cfg.gamma);
+  schedule.total_epochs = cfg.epochs;
+  schedule.warmup_epochs = cfg.warmup;
+  validate(schedule);
+}
+
+// Resume: the optimizer state and the best epoch from the checkpoint, and
+// the history from metrics.jsonl, cut to the checkpoint's epoch.
+void resume_folder(Run& run, const SafeTensors& ckpt) {
+  const RunConfig& cfg = run.cfg;
+  run.opt->load_state(ckpt, kOptimizerPrefix);
+  run.best_epoch = static_cast<int>(parse_int(checkpoint_meta(ckpt, "best_epoch"), "best_epoch", 0, cfg.epochs));
+  run.best_val = parse_double(checkpoint_meta(ckpt, "best_val_acc"), "best_val_acc", -1.0, 1.0);
+  run.best_test = parse_double(checkpoint_meta(ckpt, "best_test_acc"), "best_test_acc", 0.0, 1.0);
+  std::ifstream f(run.metrics_path);
+  std::string line;
+  std::vector<EpochMetrics>& history = run.history;
+  while (static_cast<int>(history.size()) < run.start_epoch && std::getline(f, line)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error&) {
+      fail(run.metrics_path, ": line ", history.size() + 1, " is not valid JSON");
+    }
+    history.push_back(metrics_from_json(j, run.metrics_path));
+  }
+  check(static_cast<int>(history.size()) == run.start_epoch, run.metrics_path, ": has ", history.size(),
+        " epochs but the checkpoint is at epoch ", run.start_epoch);
+  std::string kept;
+  for (const auto& e : history) kept += metrics_json(e).dump() + "\n";
+  write_file(run.metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
+  std::printf("resuming %s at epoch %d of %d\n", run.out.c_str(), run.start_epoch + 1, cfg.epochs);
+}
+
+// A new run: the folder (refusing one that holds a run), config.json,
+// size.json and an empty metrics.jsonl.
+void create_folder(Run& run) {
+  const RunConfig& cfg = run.cfg;
+  const std::string& out = run.out;
+  if (exists(out + "/last.safetensors"))
+    fail(out, " already holds a run (last.safetensors): resume it with --resume ", out,
+         " or choose another --out");
+  make_dirs(out);
+  write_file(out + "/config.json", cfg.to_json().dump(2) + "\n");
+  write_file(out + "/size.json",
+             size_json(run.model->spec(), cfg.wbits, run.model->options().stage_bits, cfg.abits, cfg.width)
+                     .dump(2) + "\n");
+  write_file(run.metrics_path, "");
+}
+
+void print_start(const Run& run, const SizeReport& size) {
+  const RunConfig& cfg = run.cfg;
+  const ModelSpec& spec = run.model->spec();
+  std::printf("train %s on %s: %lld train, %lld val, %lld test images; wbits %s (%s), abits %d, width %g\n",
+              spec.name.c_str(), cfg.data.c_str(), static_cast<long long>(run.train.n),
+              static_cast<long long>(run.val.n), static_cast<long long>(run.test.n), cfg.wbits.c_str(),
+              spec.num_stages ? bits_to_string(run.model->options().stage_bits).c_str() : "-", cfg.abits,
+              cfg.width);
+  if (size.quantized_params)
+    std::printf("average weight bits %.4f, weight bytes %lld (computed)\n", size.avg_weight_bits,
+                static_cast<long long>(size.weight_bytes));
+}
+
+// One epoch: the learning rate from the schedule, a train_step per batch,
+// then the validation and test accuracy. Nothing when the loss stopped being
+// finite (said on stderr).
+std::optional<EpochMetrics> run_epoch(Run& run, BatchLoader& loader, int epoch) {
+  const RunConfig& cfg = run.cfg;
+  const auto t0 = std::chrono::steady_clock::now();
+  run.opt->lr = run.schedule.lr_at(epoch);
+  run.model->set_training(true);
+  loader.start_epoch(static_cast<uint64_t>(epoch));
+  Progress progress(epoch + 1, cfg.epochs, loader.num_batches());
+  SoftmaxCrossEntropy ce;
+  Tape tape;
+  Var x;
+  std::vector<int64_t> labels;
+  double loss_sum = 0.0;
+  int64_t correct = 0, seen = 0, step = 0;
+  while (loader.next(x.data, labels)) {
+    // A last batch of a single image cannot train batch norm (one value
+    // per channel has no variance; PyTorch fails the same way): skip it.
+    if (labels.size() < 2) continue;
+    const StepResult r = train_step(*run.model, *run.opt, ce, x, labels, tape);
+    if (!r.finite) {
+      progress.finish();
+      std::fprintf(stderr,
+                   "taper train: the loss became %s at epoch %d, step %lld; stopped. The last good checkpoint "
+                   "is %s/last.safetensors%s (try a lower --lr)\n",
+                   std::isnan(r.loss) ? "NaN" : "infinite", epoch + 1, static_cast<long long>(step + 1),
+                   run.out.c_str(),
+                   epoch > run.start_epoch || run.start_epoch > 0 ? "" : " (none yet: this was the first epoch)");
+      return std::nullopt;
+    }
+    correct += r.correct;
+    loss_sum += r.loss * labels.size();
+    seen += static_cast<int64_t>(labels.size());
+    progress.update(step++, loss_sum / seen, static_cast<double>(correct) / seen, seen);
+  }
+  progress.finish();
+  const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  EpochMetrics e;
+  e.epoch = epoch + 1;
+  e.lr = run.opt->lr;
+  e.train_loss = loss_sum / seen;
+  e.train_acc = static_cast<double>(correct) / seen;
+  e.img_s = seen / train_secs;
+  if (run.val.n) {
+    EvalResult v = evaluate(*run.model, run.val, run.eval_transform, cfg.batch);
+    e.has_val = true;
+    e.val_loss = v.loss;
+    e.val_acc = v.acc;
+  }
+  e.test_acc = evaluate(*run.model, run.test, run.eval_transform, cfg.batch).acc;
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return e;
+}
+
+// Records a finished epoch: the history, the best epoch, then the files in
+// the order resume relies on (metrics first, then the checkpoints, so a
+// checkpoint never points past the metrics file), then the curves. Returns
+// whether this epoch is the best so far.
+bool checkpoint_epoch(Run& run, const EpochMetrics& e) {
+  const RunConfig& cfg = run.cfg;
+  const bool has_val = run.val.n > 0;
+  run.history.push_back(e);
+  const bool best = has_val ? e.val_acc > run.best_val : true;
+  if (best) {
+    run.best_val = has_val ? e.val_acc : -1.0;
+    run.best_epoch = e.epoch;
+    run.best_test = e.test_acc;
+  }
+  std::map<std::string, std::string> meta = {
+      {"config", cfg.to_json().dump()},
+      {"epoch", std::to_string(e.epoch)},
+      {"best_epoch", std::to_string(run.best_epoch)},
+      {"best_val_acc", std::to_string(run.best_val)},
+      {"best_test_acc", std::to_string(run.best_test)},
+      {"data", cfg.data},
+      {"normalize_mean", nlohmann::json(run.eval_transform.mean).dump()},
+      {"normalize_std", nlohmann::json(run.eval_transform.std).dump()},
+      {"val_split", std::to_string(cfg.val_split)},
+      {"split_seed", std::to_string(cfg.seed)},
+      {"limit", std::to_string(cfg.limit)},
+  };
+  SafeTensors st;
+  build_checkpoint(st, *run.model, cfg.wbits, cfg.width, run.opt.get(), meta);
+  {
+    std::ofstream f(run.metrics_path, std::ios::app);
+    f << metrics_json(e).dump() << "\n";
+    if (!f) fail(run.metrics_path, ": cannot append");
+  }
+  if (best) save_safetensors(run.out + "/best.safetensors", st);
+  save_safetensors(run.out + "/last.safetensors", st);
+  write_curves_png(run.out + "/curves.png", run.history);
+  return best;
+}
+
+void print_epoch(const Run& run, const EpochMetrics& e, bool best) {
+  std::printf("epoch %d/%d  lr %.4g  train loss %.4f acc %.2f%%", e.epoch, run.cfg.epochs, e.lr, e.train_loss,
+              100.0 * e.train_acc);
+  if (e.has_val) std::printf("  val loss %.4f acc %.2f%%", e.val_loss, 100.0 * e.val_acc);
+  std::printf("  test acc %.2f%%  %.0f img/s  %.1fs%s\n", 100.0 * e.test_acc, e.img_s, e.seconds,
+              best && run.val.n ? "  (best)" : "");
+  std::fflush(stdout);
+}
+
+// result.json and the closing lines.
+void finish_run(const Run& run, const SizeReport& size) {
+  const RunConfig& cfg = run.cfg;
+  nlohmann::ordered_json result;
+  result["model"] = run.model->spec().name;
+  result["data"] = cfg.data;
+  result["wbits"] = cfg.wbits;
+  result["abits"] = cfg.abits;
+  result["width"] = cfg.width;
+  result["epochs"] = cfg.epochs;
+  result["best_epoch"] = run.best_epoch;
+  result["best_val_acc"] = run.val.n ? nlohmann::ordered_json(run.best_val) : nlohmann::ordered_json(nullptr);
+  result["test_acc_at_best"] = run.best_test;
+  result["final_test_acc"] = run.history.back().test_acc;
+  result["avg_weight_bits"] = size.avg_weight_bits;
+  result["weight_bytes"] = size.weight_bytes;
+  result["total_bytes"] = size.total_bytes;
+  result["seconds"] = [&] {
+    double s = 0;
+    for (const auto& e : run.history) s += e.seconds;
+    return s;
+  }();
+  write_file(run.out + "/result.json", result.dump(2) + "\n");
+  if (run.val.n)
+    std::printf("test accuracy at the best validation epoch (%d): %.2f%%\n", run.best_epoch,
+                100.0 * run.best_test);
+  else
+    std::printf("no validation split: test accuracy after the last epoch: %.2f%%\n", 100.0 * run.best_test);
+  std::printf("run folder: %s\n", run.out.c_str());
+}
+
 }  // namespace
 
 int cmd_train(int argc, char** argv) {
@@ -137,258 +433,40 @@ int cmd_train(int argc, char** argv) {
   args.expect_positional(0, "");
   auto resume = args.get("--resume");
 
-  RunConfig cfg;
+  Run run;
   SafeTensors ckpt;
-  int start_epoch = 0;
   if (resume) {
-    if (argc != 3) fail("--resume DIR takes no other flags: the run continues with its own settings");
-    const std::string last = *resume + "/last.safetensors";
-    if (!exists(last)) fail(*resume, ": no last.safetensors to resume from");
-    ckpt = load_safetensors(last);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(checkpoint_meta(ckpt, "config"));
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(last, ": checkpoint metadata \"config\" is not valid JSON");
-    }
-    cfg = run_config_from_json(j, last + " (config)");
-    start_epoch = static_cast<int>(parse_int(checkpoint_meta(ckpt, "epoch"), last + " epoch", 1, cfg.epochs));
-    if (start_epoch >= cfg.epochs) {
-      std::printf("%s: the run already finished its %d epochs\n", resume->c_str(), cfg.epochs);
-      return 0;
-    }
+    if (!read_resume(*resume, argc, run, ckpt)) return 0;
   } else {
-    cfg = read_run_config(args);
+    run.cfg = read_run_config(args);
     args.finish();
   }
-  set_num_threads(cfg.threads);
-
-  // The network.
-  std::unique_ptr<Model> model;
-  if (resume) {
-    model = model_from_checkpoint(ckpt);
-  } else {
-    ModelSpec base = load_model_file(resolve_model_path(cfg.model));
-    BuildOptions options{parse_wbits(cfg.wbits, base.num_stages), cfg.abits};
-    model = std::make_unique<Model>(cfg.width == 1.0 ? base : apply_width(base, cfg.width), options);
-    model->init(cfg.seed);
-    if (cfg.data.empty()) cfg.data = default_data(base);
-    if (cfg.augment.empty()) cfg.augment = default_augment(cfg.data);
-  }
-  const ModelSpec& spec = model->spec();
-
-  // The data: a seeded validation split of the (limited) training set.
-  Dataset train, val;
-  load_run_split(cfg.data, cfg.limit, cfg.val_split, cfg.seed, train, val);
-  Dataset test = load_dataset(cfg.data, "test");
-  check(Shape{train.channels, train.height, train.width} == spec.input, "data set ", cfg.data, " has images ",
-        shape_str({train.channels, train.height, train.width}), " but model ", spec.name, " takes ",
-        shape_str(spec.input));
-  check(train.classes <= spec.classes, "data set ", cfg.data, " has ", train.classes, " classes but model ",
-        spec.name, " outputs ", spec.classes);
-  Transform eval_transform;
-  if (cfg.normalize == "dataset") {
-    ChannelStats stats = channel_stats(train);
-    eval_transform.mean = stats.mean;
-    eval_transform.std = stats.std;
-  }
-  Transform train_transform = eval_transform;
-  train_transform.augment = parse_augment(cfg.augment);
-
-  // Optimizer and schedule.
-  std::unique_ptr<Optimizer> opt;
-  auto groups = model->param_groups(static_cast<float>(cfg.weight_decay));
-  if (cfg.optimizer == "sgd")
-    opt = std::make_unique<SGD>(groups, cfg.lr, cfg.momentum, cfg.nesterov);
+  set_num_threads(run.cfg.threads);
+  setup_model(run, resume ? &ckpt : nullptr);
+  setup_data(run);
+  setup_optimizer(run);
+  run.out = resume ? *resume : run.cfg.out;
+  run.metrics_path = run.out + "/metrics.jsonl";
+  if (resume)
+    resume_folder(run, ckpt);
   else
-    opt = std::make_unique<Adam>(groups, cfg.lr, 0.9f, 0.999f, 1e-8f, cfg.optimizer == "adamw");
-  LrSchedule schedule;
-  schedule.kind = cfg.schedule;
-  schedule.base_lr = static_cast<float>(cfg.lr);
-  schedule.milestones = cfg.milestones;
-  schedule.gamma = static_cast<float>(cfg.gamma);
-  schedule.total_epochs = cfg.epochs;
-  schedule.warmup_epochs = cfg.warmup;
-  validate(schedule);
-
-  // The run folder, its history, and the best epoch so far.
-  const std::string out = resume ? *resume : cfg.out;
-  const std::string metrics_path = out + "/metrics.jsonl";
-  std::vector<EpochMetrics> history;
-  double best_val = -1.0;
-  int best_epoch = 0;
-  double best_test = 0.0;
-  if (resume) {
-    opt->load_state(ckpt, kOptimizerPrefix);
-    best_epoch = static_cast<int>(parse_int(checkpoint_meta(ckpt, "best_epoch"), "best_epoch", 0, cfg.epochs));
-    best_val = parse_double(checkpoint_meta(ckpt, "best_val_acc"), "best_val_acc", -1.0, 1.0);
-    best_test = parse_double(checkpoint_meta(ckpt, "best_test_acc"), "best_test_acc", 0.0, 1.0);
-    std::ifstream f(metrics_path);
-    std::string line;
-    while (static_cast<int>(history.size()) < start_epoch && std::getline(f, line)) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error&) {
-        fail(metrics_path, ": line ", history.size() + 1, " is not valid JSON");
-      }
-      history.push_back(metrics_from_json(j, metrics_path));
-    }
-    check(static_cast<int>(history.size()) == start_epoch, metrics_path, ": has ", history.size(),
-          " epochs but the checkpoint is at epoch ", start_epoch);
-    std::string kept;
-    for (const auto& e : history) kept += metrics_json(e).dump() + "\n";
-    write_file(metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
-    std::printf("resuming %s at epoch %d of %d\n", out.c_str(), start_epoch + 1, cfg.epochs);
-  } else {
-    if (exists(out + "/last.safetensors"))
-      fail(out, " already holds a run (last.safetensors): resume it with --resume ", out,
-           " or choose another --out");
-    make_dirs(out);
-    write_file(out + "/config.json", cfg.to_json().dump(2) + "\n");
-    write_file(out + "/size.json", size_json(spec, cfg.wbits, model->options().stage_bits, cfg.abits, cfg.width)
-                                       .dump(2) + "\n");
-    write_file(metrics_path, "");
-  }
-  const SizeReport size = size_report(spec, model->options().stage_bits);
-  std::printf("train %s on %s: %lld train, %lld val, %lld test images; wbits %s (%s), abits %d, width %g\n",
-              spec.name.c_str(), cfg.data.c_str(), static_cast<long long>(train.n), static_cast<long long>(val.n),
-              static_cast<long long>(test.n), cfg.wbits.c_str(),
-              spec.num_stages ? bits_to_string(model->options().stage_bits).c_str() : "-", cfg.abits, cfg.width);
-  if (size.quantized_params)
-    std::printf("average weight bits %.4f, weight bytes %lld (computed)\n", size.avg_weight_bits,
-                static_cast<long long>(size.weight_bytes));
+    create_folder(run);
+  const SizeReport size = size_report(run.model->spec(), run.model->options().stage_bits);
+  print_start(run, size);
 
   LoaderOptions lo;
-  lo.batch_size = cfg.batch;
+  lo.batch_size = run.cfg.batch;
   lo.shuffle = true;
-  lo.seed = cfg.seed;
-  lo.transform = train_transform;
-  BatchLoader loader(train, lo);
-  std::vector<NamedParam> params = model->parameters();
-  SoftmaxCrossEntropy ce;
-  Var x;
-  std::vector<int64_t> labels;
-
-  for (int epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
-    opt->lr = schedule.lr_at(epoch);
-    model->set_training(true);
-    loader.start_epoch(static_cast<uint64_t>(epoch));
-    Progress progress(epoch + 1, cfg.epochs, loader.num_batches());
-    double loss_sum = 0.0;
-    int64_t correct = 0, seen = 0, step = 0;
-    while (loader.next(x.data, labels)) {
-      // A last batch of a single image cannot train batch norm (one value
-      // per channel has no variance; PyTorch fails the same way): skip it.
-      if (labels.size() < 2) continue;
-      opt->zero_grad();
-      Tape tape;
-      Var& logits = model->forward(x, tape);
-      Var& loss = ce.forward(logits, labels, tape);
-      const double l = loss.data[0];
-      if (!std::isfinite(l)) {
-        progress.finish();
-        std::fprintf(stderr,
-                     "taper train: the loss became %s at epoch %d, step %lld; stopped. The last good checkpoint "
-                     "is %s/last.safetensors%s (try a lower --lr)\n",
-                     std::isnan(l) ? "NaN" : "infinite", epoch + 1, static_cast<long long>(step + 1), out.c_str(),
-                     epoch > start_epoch || start_epoch > 0 ? "" : " (none yet: this was the first epoch)");
-        return 1;
-      }
-      correct += count_correct(logits.data, labels);
-      tape.backward(loss);
-      opt->step();
-      loss_sum += l * labels.size();
-      seen += static_cast<int64_t>(labels.size());
-      progress.update(step++, loss_sum / seen, static_cast<double>(correct) / seen, seen);
-    }
-    progress.finish();
-    const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-    EpochMetrics e;
-    e.epoch = epoch + 1;
-    e.lr = opt->lr;
-    e.train_loss = loss_sum / seen;
-    e.train_acc = static_cast<double>(correct) / seen;
-    e.img_s = seen / train_secs;
-    if (val.n) {
-      EvalResult v = evaluate(*model, val, eval_transform, cfg.batch);
-      e.has_val = true;
-      e.val_loss = v.loss;
-      e.val_acc = v.acc;
-    }
-    e.test_acc = evaluate(*model, test, eval_transform, cfg.batch).acc;
-    e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    history.push_back(e);
-
-    // Best = highest validation accuracy (first on ties); without a
-    // validation split, the last epoch.
-    const bool best = val.n ? e.val_acc > best_val : true;
-    if (best) {
-      best_val = val.n ? e.val_acc : -1.0;
-      best_epoch = e.epoch;
-      best_test = e.test_acc;
-    }
-    std::map<std::string, std::string> meta = {
-        {"config", cfg.to_json().dump()},
-        {"epoch", std::to_string(e.epoch)},
-        {"best_epoch", std::to_string(best_epoch)},
-        {"best_val_acc", std::to_string(best_val)},
-        {"best_test_acc", std::to_string(best_test)},
-        {"data", cfg.data},
-        {"normalize_mean", nlohmann::json(eval_transform.mean).dump()},
-        {"normalize_std", nlohmann::json(eval_transform.std).dump()},
-        {"val_split", std::to_string(cfg.val_split)},
-        {"split_seed", std::to_string(cfg.seed)},
-        {"limit", std::to_string(cfg.limit)},
-    };
-    SafeTensors st;
-    build_checkpoint(st, *model, cfg.wbits, cfg.width, opt.get(), meta);
-    // Order matters for resume: metrics first, then the checkpoint, so a
-    // checkpoint never points past the metrics file.
-    {
-      std::ofstream f(metrics_path, std::ios::app);
-      f << metrics_json(e).dump() << "\n";
-      if (!f) fail(metrics_path, ": cannot append");
-    }
-    if (best) save_safetensors(out + "/best.safetensors", st);
-    save_safetensors(out + "/last.safetensors", st);
-    write_curves_png(out + "/curves.png", history);
-
-    std::printf("epoch %d/%d  lr %.4g  train loss %.4f acc %.2f%%", e.epoch, cfg.epochs, e.lr, e.train_loss,
-                100.0 * e.train_acc);
-    if (e.has_val) std::printf("  val loss %.4f acc %.2f%%", e.val_loss, 100.0 * e.val_acc);
-    std::printf("  test acc %.2f%%  %.0f img/s  %.1fs%s\n", 100.0 * e.test_acc, e.img_s, e.seconds,
-                best && val.n ? "  (best)" : "");
-    std::fflush(stdout);
+  lo.seed = run.cfg.seed;
+  lo.transform = run.train_transform;
+  BatchLoader loader(run.train, lo);
+  for (int epoch = run.start_epoch; epoch < run.cfg.epochs; ++epoch) {
+    std::optional<EpochMetrics> e = run_epoch(run, loader, epoch);
+    if (!e) return 1;
+    const bool best = checkpoint_epoch(run, *e);
+    print_epoch(run, *e, best);
   }
-
-  nlohmann::ordered_json result;
-  result["model"] = spec.name;
-  result["data"] = cfg.data;
-  result["wbits"] = cfg.wbits;
-  result["abits"] = cfg.abits;
-  result["width"] = cfg.width;
-  result["epochs"] = cfg.epochs;
-  result["best_epoch"] = best_epoch;
-  result["best_val_acc"] = val.n ? nlohmann::ordered_json(best_val) : nlohmann::ordered_json(nullptr);
-  result["test_acc_at_best"] = best_test;
-  result["final_test_acc"] = history.back().test_acc;
-  result["avg_weight_bits"] = size.avg_weight_bits;
-  result["weight_bytes"] = size.weight_bytes;
-  result["total_bytes"] = size.total_bytes;
-  result["seconds"] = [&] {
-    double s = 0;
-    for (const auto& e : history) s += e.seconds;
-    return s;
-  }();
-  write_file(out + "/result.json", result.dump(2) + "\n");
-  if (val.n)
-    std::printf("test accuracy at the best validation epoch (%d): %.2f%%\n", best_epoch, 100.0 * best_test);
-  else
-    std::printf("no validation split: test accuracy after the last epoch: %.2f%%\n", 100.0 * best_test);
-  std::printf("run folder: %s\n", out.c_str());
+  finish_run(run, size);
   return 0;
 }
 

@@ -63,67 +63,32 @@ Adam::Adam(std::vector<ParamGroup> groups_, float lr_, float beta1_, float beta2
 }
 
 void Adam::step() {
-  for (ParamGroup& group : groups) {
-    for (NamedParam& p : group.params) {
-      Var& v = *p.var;
-      if (v.grad.empty()) continue;
-      check_step(p);
-      State& s = state_[p.name];
-      if (s.exp_avg.empty()) {
-        s.exp_avg = Tensor(v.data.shape());     // m, zero, same shape as the parameter
-        s.exp_avg_sq = Tensor(v.data.shape());  // v, zero, same shape as the parameter
-      }
-      check(s.exp_avg.same_shape(v.data), kind_, ": parameter '", p.name, "' changed shape to ",
-            shape_str(v.data.shape()), " since its moments began");
-      const int64_t t = ++s.steps;
-      // Bias corrections in double, as PyTorch computes them in Python floats.
-      const double bc1 = 1.0 - std::pow(double(beta1), double(t));
-      const double bc2 = 1.0 - std::pow(double(beta2), double(t));
-      const float wd = group.weight_decay;
-      AdamScalars c;
-      c.beta1 = beta1;
-      c.beta2 = beta2;
-      c.eps = eps;
-      c.step_size = float(double(lr) / bc1);
-      c.bc2_sqrt = float(std::sqrt(bc2));
-      c.decay = decoupled ? float(1.0 - double(lr) * double(wd)) : 1.0f;
-      c.l2 = decoupled ? 0.0f : wd;
-      adam_update(v.data.data(), v.grad.data(), s.exp_avg.data(), s.exp_avg_sq.data(),
-                  v.data.numel(), c);
+  for_each_update([&](NamedParam& p, ParamState& s, float wd) {
+    Var& v = *p.var;
+    if (s.buffers.empty()) {
+      s.buffers.emplace_back(v.data.shape());  // m (exp_avg), zero, same shape as the parameter
+      s.buffers.emplace_back(v.data.shape());  // v (exp_avg_sq), zero, same shape as the parameter
     }
-  }
+    Tensor& m = s.buffers[0];
+    Tensor& sq = s.buffers[1];
+    check(m.same_shape(v.data), kind_, ": parameter '", p.name, "' changed shape to ", shape_str(v.data.shape()),
+          " since its moments began");
+    const int64_t t = ++s.steps;
+    // Bias corrections in double, as PyTorch computes them in Python floats.
+    const double bc1 = 1.0 - std::pow(double(beta1), double(t));
+    const double bc2 = 1.0 - std::pow(double(beta2), double(t));
+    AdamScalars c;
+    c.beta1 = beta1;
+    c.beta2 = beta2;
+    c.eps = eps;
+    c.step_size = float(double(lr) / bc1);
+    c.bc2_sqrt = float(std::sqrt(bc2));
+    c.decay = decoupled ? float(1.0 - double(lr) * double(wd)) : 1.0f;
+    c.l2 = decoupled ? 0.0f : wd;
+    adam_update(v.data.data(), v.grad.data(), m.data(), sq.data(), v.data.numel(), c);
+  });
 }
 
-void Adam::save_state(SafeTensors& out, const std::string& prefix) const {
-  save_kind(out, prefix);
-  for (const ParamGroup& group : groups)
-    for (const NamedParam& p : group.params) {
-      auto it = state_.find(p.name);
-      const int64_t steps = it == state_.end() ? 0 : it->second.steps;
-      out.put_i64(prefix + p.name + ".step", {}, {steps});
-      if (steps > 0) {
-        out.put(prefix + p.name + ".exp_avg", it->second.exp_avg);
-        out.put(prefix + p.name + ".exp_avg_sq", it->second.exp_avg_sq);
-      }
-    }
-}
-
-void Adam::load_state(const SafeTensors& in, const std::string& prefix) {
-  check_kind(in, prefix);
-  std::set<std::string> used;
-  std::map<std::string, State> loaded;
-  for (const ParamGroup& group : groups)
-    for (const NamedParam& p : group.params) {
-      State s;
-      s.steps = load_step(in, prefix + p.name + ".step", used);
-      if (s.steps > 0) {
-        s.exp_avg = load_buffer(in, prefix + p.name + ".exp_avg", *p.var, used);
-        s.exp_avg_sq = load_buffer(in, prefix + p.name + ".exp_avg_sq", *p.var, used);
-      }
-      loaded[p.name] = s;
-    }
-  check_no_leftovers(in, prefix, used);
-  state_ = std::move(loaded);
-}
+std::vector<std::string> Adam::buffer_names() const { return {"exp_avg", "exp_avg_sq"}; }
 
 }  // namespace taper

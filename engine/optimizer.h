@@ -70,8 +70,11 @@ class Optimizer {
   float lr = 0.1f;
   std::vector<ParamGroup> groups;
 
-  virtual void save_state(SafeTensors& out, const std::string& prefix) const = 0;
-  virtual void load_state(const SafeTensors& in, const std::string& prefix) = 0;
+  // The per-parameter state as named tensors under prefix (the table above),
+  // and back. One implementation for every optimizer: each names its buffers
+  // (buffer_names) and keeps them in ParamState::buffers in that order.
+  void save_state(SafeTensors& out, const std::string& prefix) const;
+  void load_state(const SafeTensors& in, const std::string& prefix);
 
  protected:
   Optimizer(std::vector<ParamGroup> groups_, float lr_, const char* kind);
@@ -79,37 +82,45 @@ class Optimizer {
   // or a grad whose shape does not match its parameter.
   void check_step(const NamedParam& p) const;
 
-  // Saving and loading helpers; `used` collects the keys consumed so that
-  // finish_load can reject leftovers.
-  void save_kind(SafeTensors& out, const std::string& prefix) const;
-  void check_kind(const SafeTensors& in, const std::string& prefix) const;
-  int64_t load_step(const SafeTensors& in, const std::string& key,
-                    std::set<std::string>& used) const;
-  Tensor load_buffer(const SafeTensors& in, const std::string& key, const Var& param,
-                     std::set<std::string>& used) const;
-  void check_no_leftovers(const SafeTensors& in, const std::string& prefix,
-                          const std::set<std::string>& used) const;
+  struct ParamState {
+    int64_t steps = 0;            // updates the parameter has had
+    std::vector<Tensor> buffers;  // buffer_names(), each shaped as the parameter; empty until the first step
+  };
 
-  std::string kind_;  // "sgd", "adam", "adamw": for messages and saved state
+  // The loop of every step(): update(param, state, weight_decay) for each
+  // parameter with a non-empty grad, after check_step, in group order.
+  template <typename Update>
+  void for_each_update(Update&& update) {
+    for (ParamGroup& group : groups)
+      for (NamedParam& p : group.params) {
+        if (p.var->grad.empty()) continue;
+        check_step(p);
+        update(p, state_[p.name], group.weight_decay);
+      }
+  }
+  // The buffers a parameter that has been stepped keeps, as saved:
+  // "<prefix><param>.<name>". SGD: momentum_buffer (none without momentum);
+  // Adam: exp_avg, exp_avg_sq.
+  virtual std::vector<std::string> buffer_names() const = 0;
+
+  std::map<std::string, ParamState> state_;  // by parameter name
+  std::string kind_;                         // "sgd", "adam", "adamw": for messages and saved state
 };
+
+// Zeroes the grad of every parameter in every group (taper::zero_grad).
+void zero_grad(std::vector<ParamGroup>& groups);
 
 class SGD : public Optimizer {
  public:
   SGD(std::vector<ParamGroup> groups, float lr, float momentum, bool nesterov,
       float dampening = 0.0f);
   void step() override;
-  void save_state(SafeTensors& out, const std::string& prefix) const override;
-  void load_state(const SafeTensors& in, const std::string& prefix) override;
 
   const float momentum, dampening;
   const bool nesterov;
 
  private:
-  struct State {
-    int64_t steps = 0;
-    Tensor momentum_buffer;  // same shape as the parameter; empty until the first step
-  };
-  std::map<std::string, State> state_;  // by parameter name
+  std::vector<std::string> buffer_names() const override;
 };
 
 class Adam : public Optimizer {
@@ -118,19 +129,12 @@ class Adam : public Optimizer {
   Adam(std::vector<ParamGroup> groups, float lr, float beta1 = 0.9f, float beta2 = 0.999f,
        float eps = 1e-8f, bool decoupled = false);
   void step() override;
-  void save_state(SafeTensors& out, const std::string& prefix) const override;
-  void load_state(const SafeTensors& in, const std::string& prefix) override;
 
   const float beta1, beta2, eps;
   const bool decoupled;
 
  private:
-  struct State {
-    int64_t steps = 0;  // t
-    Tensor exp_avg;     // m, same shape as the parameter; empty until the first step
-    Tensor exp_avg_sq;  // v, same shape as the parameter; empty until the first step
-  };
-  std::map<std::string, State> state_;  // by parameter name
+  std::vector<std::string> buffer_names() const override;  // m, v
 };
 
 // Adam's elementwise update of n elements at step t, with the per-step

@@ -45,51 +45,24 @@ SGD::SGD(std::vector<ParamGroup> groups_, float lr_, float momentum_, bool neste
 }
 
 void SGD::step() {
-  for (ParamGroup& group : groups) {
-    for (NamedParam& p : group.params) {
-      Var& v = *p.var;
-      if (v.grad.empty()) continue;
-      check_step(p);
-      State& s = state_[p.name];
-      const bool first = momentum != 0.0f && s.momentum_buffer.empty();
-      if (first) s.momentum_buffer = Tensor(v.data.shape());  // same shape as the parameter
-      if (momentum != 0.0f) {
-        check(s.momentum_buffer.same_shape(v.data), "sgd: parameter '", p.name,
-              "' changed shape to ", shape_str(v.data.shape()), " since its momentum began");
-      }
-      sgd_update(v.data.data(), v.grad.data(), s.momentum_buffer.data(), v.data.numel(), lr,
-                 group.weight_decay, momentum, dampening, nesterov, first);
-      ++s.steps;
+  for_each_update([&](NamedParam& p, ParamState& s, float wd) {
+    Var& v = *p.var;
+    const bool first = momentum != 0.0f && s.buffers.empty();
+    if (first) s.buffers.emplace_back(v.data.shape());  // the momentum buffer, same shape as the parameter
+    float* buf = nullptr;                               // unused without momentum
+    if (momentum != 0.0f) {
+      check(s.buffers[0].same_shape(v.data), "sgd: parameter '", p.name, "' changed shape to ",
+            shape_str(v.data.shape()), " since its momentum began");
+      buf = s.buffers[0].data();
     }
-  }
+    sgd_update(v.data.data(), v.grad.data(), buf, v.data.numel(), lr, wd, momentum, dampening, nesterov, first);
+    ++s.steps;
+  });
 }
 
-void SGD::save_state(SafeTensors& out, const std::string& prefix) const {
-  save_kind(out, prefix);
-  for (const ParamGroup& group : groups)
-    for (const NamedParam& p : group.params) {
-      auto it = state_.find(p.name);
-      const int64_t steps = it == state_.end() ? 0 : it->second.steps;
-      out.put_i64(prefix + p.name + ".step", {}, {steps});
-      if (steps > 0 && momentum != 0.0f)
-        out.put(prefix + p.name + ".momentum_buffer", it->second.momentum_buffer);
-    }
-}
-
-void SGD::load_state(const SafeTensors& in, const std::string& prefix) {
-  check_kind(in, prefix);
-  std::set<std::string> used;
-  std::map<std::string, State> loaded;
-  for (const ParamGroup& group : groups)
-    for (const NamedParam& p : group.params) {
-      State s;
-      s.steps = load_step(in, prefix + p.name + ".step", used);
-      if (s.steps > 0 && momentum != 0.0f)
-        s.momentum_buffer = load_buffer(in, prefix + p.name + ".momentum_buffer", *p.var, used);
-      loaded[p.name] = s;
-    }
-  check_no_leftovers(in, prefix, used);
-  state_ = std::move(loaded);
+std::vector<std::string> SGD::buffer_names() const {
+  if (momentum == 0.0f) return {};
+  return {"momentum_buffer"};
 }
 
 }  // namespace taper

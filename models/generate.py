@@ -4,8 +4,10 @@
 The JSON files are the source of truth that taper reads; this script only
 keeps the long ones (the ResNets) consistent. Run it from the repository
 root after changing it: python3 models/generate.py
-The architectures are those of ../shared/docs/mission.md; vgg7-fmnist and
-resnet20 match ../shared/bench/torch_anchor.py layer for layer.
+The architectures are those of the project's mission document (kept
+outside this repository; docs/ describes them); vgg7-fmnist and resnet20
+match the PyTorch peer script (torch_anchor.py, also kept outside this
+repository) layer for layer.
 """
 import json, os
 

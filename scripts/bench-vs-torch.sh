@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Measures taper against its PyTorch peer (shared/bench/torch_anchor.py) on
+# Measures taper against its PyTorch peer script (torch_anchor.py, kept outside
+# this repository; where this script looks for it is below) on
 # the same networks, bit configurations, batch, step counts and threads, and
 # prints the medians over several rounds with taper/torch ratios.
 #

@@ -7,17 +7,6 @@
 using namespace taper;
 using namespace taper::testing;
 
-// Runs op's forward on x (recorded) and backward with dy = 1; returns dx.
-template <typename OpT>
-static Tensor grad_of_ones(OpT& op, Var& x) {
-  x.requires_grad = true;
-  zero_grad({&x});
-  Tape tape;
-  Var& y = op.forward(x, tape);
-  tape.backward(y);
-  return x.grad.clone();
-}
-
 TEST_CASE("relu forward values") {
   Var x(Tensor::from({2, 3}, {-2.0f, -0.5f, 0.0f, 0.25f, 3.0f, -1e-7f}));
   ReLU op;

@@ -1,6 +1,7 @@
 // `taper bench`: the JSON line it prints (the same fields, in the same order,
-// as shared/bench/torch_anchor.py), its config labels, and exit code 2 on bad
-// flags. Runs tiny benchmarks; speed itself is never asserted.
+// as the PyTorch peer script torch_anchor.py, kept outside this repository),
+// its config labels, and exit code 2 on bad flags. Runs tiny benchmarks;
+// speed itself is never asserted.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <nlohmann/json.hpp>

@@ -9,24 +9,16 @@
 #include "engine/rng.h"
 #include "layers/loss.h"
 #include "models/model.h"
+#include "models/train_step.h"
+#include "support/tiny_cnn.h"
 
 using namespace taper;
+using taper::testing::kTinyCnn;
 
 namespace {
 
 constexpr double kTargetLoss = 0.05;
 constexpr int kSteps = 60;
-
-const char* kTinyCnn = R"({
-  "name": "tiny", "input": [1, 8, 8], "classes": 2,
-  "layers": [
-    {"name": "conv", "type": "conv", "out_channels": 4, "kernel": 3, "padding": 1, "bias": false},
-    {"name": "bn", "type": "batchnorm"},
-    {"name": "relu", "type": "relu"},
-    {"name": "pool", "type": "maxpool", "kernel": 2},
-    {"name": "flatten", "type": "flatten"},
-    {"name": "fc", "type": "linear", "out_features": "classes"}
-  ]})";
 
 // Class 0: a bright left half; class 1: a bright right half; plus noise.
 void make_batch(Tensor& x, std::vector<int64_t>& labels, uint64_t seed) {
@@ -54,12 +46,8 @@ std::vector<double> train_losses(int threads) {
   std::vector<double> losses;
   for (int step = 0; step < kSteps; ++step) {
     make_batch(x.data, labels, 100 + step);
-    sgd.zero_grad();
     Tape tape;
-    Var& loss = ce.forward(model.forward(x, tape), labels, tape);
-    losses.push_back(loss.data[0]);
-    tape.backward(loss);
-    sgd.step();
+    losses.push_back(train_step(model, sgd, ce, x, labels, tape).loss);
   }
   return losses;
 }

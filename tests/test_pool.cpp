@@ -9,17 +9,6 @@
 using namespace taper;
 using namespace taper::testing;
 
-// Runs op's forward on x (recorded) and backward with dy = 1; returns dx.
-template <typename OpT>
-static Tensor grad_of_ones(OpT& op, Var& x) {
-  x.requires_grad = true;
-  zero_grad({&x});
-  Tape tape;
-  Var& y = op.forward(x, tape);
-  tape.backward(y);
-  return x.grad.clone();
-}
-
 static void check_values(const Tensor& y, const Shape& shape, const std::vector<float>& expected) {
   REQUIRE(y.shape() == shape);
   for (size_t i = 0; i < expected.size(); ++i) {

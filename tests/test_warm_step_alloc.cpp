@@ -1,7 +1,7 @@
 // A warm training step allocates nothing: after the first steps every tensor
 // buffer comes from the pool and every bookkeeping structure is reused, so a
-// step (zero_grad, forward, loss, backward, optimizer step) makes no call to
-// malloc at all, and neither does a warm inference forward.
+// step (train_step: zero_grad, forward, loss, backward, optimizer step) makes
+// no call to malloc at all, and neither does a warm inference forward.
 //
 // This executable replaces glibc's malloc family with counting wrappers around
 // the real allocator (__libc_malloc and friends). That catches every path to
@@ -19,6 +19,7 @@
 #include "engine/rng.h"
 #include "layers/loss.h"
 #include "models/model.h"
+#include "models/train_step.h"
 #include "quant/policy.h"
 
 extern "C" {
@@ -96,10 +97,7 @@ Counts count_warm_steps(const std::string& name, const std::string& wbits, int a
   model.set_training(true);
   for (int step = 0; step < 5; ++step) {
     if (step == 3) g_calls = 0, g_counting = true;  // steps 0-2 warm up
-    opt.zero_grad();
-    Var& loss = ce.forward(model.forward(x, tape), labels, tape);
-    tape.backward(loss);
-    opt.step();
+    train_step(model, opt, ce, x, labels, tape);
   }
   g_counting = false;
   counts.train = g_calls;

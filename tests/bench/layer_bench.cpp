@@ -2,8 +2,9 @@
 //
 //   taper_layer_bench [--threads N] [--reps R] [--batch B]
 //
-// For every distinct conv shape of the two reference models of
-// /work/shared/bench/torch_anchor.py (vgg7-fmnist, resnet20) it times the
+// For every distinct conv shape of the two reference models of the PyTorch
+// peer script (torch_anchor.py, kept outside this repository; vgg7-fmnist,
+// resnet20) it times the
 // forward, backward-data and backward-weight passes and prints GFLOP/s,
 // counting 2*N*OC*OH*OW*(IC/groups)*KH*KW FLOPs per pass. Each time is the
 // median of R repetitions after two warm-up runs. Per model it prints the

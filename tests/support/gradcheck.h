@@ -1,4 +1,5 @@
-// The one finite-difference gradient checker every op test goes through.
+// The one finite-difference gradient checker every op test goes through, and
+// grad_of_ones for gradients a test writes out by hand.
 //
 // For an op y = f(inputs), it fixes a random probe r (same shape as y) and the
 // probe loss L = sum_i r_i * y_i, accumulated in double. The analytic gradient
@@ -43,6 +44,19 @@ using ForwardFn = std::function<Var&(Tape&)>;
 // CHECKs, including that each analytic gradient is not all zero.
 void check_gradients(const ForwardFn& forward, const std::vector<Var*>& wrt,
                      const std::string& what, const GradCheckOptions& options = {});
+
+// Runs op's forward on x (recorded) and backward with dy = 1 (every output
+// element's gradient one); returns dx. For ops with one input whose gradient
+// a test writes out by hand.
+template <typename OpT>
+Tensor grad_of_ones(OpT& op, Var& x) {
+  x.requires_grad = true;
+  zero_grad({&x});
+  Tape tape;
+  Var& y = op.forward(x, tape);
+  tape.backward(y);
+  return x.grad.clone();
+}
 
 // A tensor of the given shape with uniform values in [lo, hi), seeded.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f);

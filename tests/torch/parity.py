@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Checks `taper forward` against PyTorch on vgg7-fmnist.
 
-Builds vgg7-fmnist in PyTorch with the quantizer formulas of
-shared/docs/mission.md, writes weights and inputs as safetensors, and compares
+Builds vgg7-fmnist in PyTorch with the quantizer formulas of the project's
+mission document (kept outside this repository; docs/quantization.md states
+them), writes weights and inputs as safetensors, and compares
 taper's logits, loss, parameter gradients and updated running statistics in
 fp32, w2a2 and progressive 8-4-2-1-1-1-1 a2, in training and evaluation mode.
 
