@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "engine/error.h"
 
@@ -95,29 +96,22 @@ void comm_abort(int code) {
 int comm_rank() { return g_rank; }
 int comm_size() { return g_size; }
 
-void allreduce_sum(double* x, int64_t n) {
+// One body for every element type: MPI's datatype for T, or nothing without MPI.
+template <typename T>
+void allreduce_any(T* x, int64_t n) {
 #ifdef TAPER_HAVE_MPI
-  allreduce_slices(x, n, MPI_DOUBLE);
+  const MPI_Datatype type = std::is_same_v<T, double> ? MPI_DOUBLE
+                            : std::is_same_v<T, float> ? MPI_FLOAT
+                                                       : MPI_INT64_T;
+  allreduce_slices(x, n, type);
 #else
   (void)x, (void)n;
 #endif
 }
 
-void allreduce_sum(float* x, int64_t n) {
-#ifdef TAPER_HAVE_MPI
-  allreduce_slices(x, n, MPI_FLOAT);
-#else
-  (void)x, (void)n;
-#endif
-}
-
-void allreduce_sum(int64_t* x, int64_t n) {
-#ifdef TAPER_HAVE_MPI
-  allreduce_slices(x, n, MPI_INT64_T);
-#else
-  (void)x, (void)n;
-#endif
-}
+void allreduce_sum(double* x, int64_t n) { allreduce_any(x, n); }
+void allreduce_sum(float* x, int64_t n) { allreduce_any(x, n); }
+void allreduce_sum(int64_t* x, int64_t n) { allreduce_any(x, n); }
 
 void comm_barrier() {
 #ifdef TAPER_HAVE_MPI
