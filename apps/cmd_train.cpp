@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "apps/run_data.h"
 #include "data/loader.h"
 #include "data/registry.h"
+#include "engine/comm.h"
 #include "engine/error.h"
 #include "engine/lr_schedule.h"
 #include "engine/parallel.h"
@@ -147,6 +149,12 @@ struct Run {
   double best_val = -1.0;
   int best_epoch = 0;
   double best_test = 0.0;
+  // TAPER_STEP_LOG=FILE (rank 0): one JSON line per step with its loss, for
+  // comparing two runs step by step (docs/distributed.md); null when unset.
+  FILE* step_log = nullptr;
+  ~Run() {
+    if (step_log) std::fclose(step_log);
+  }
 };
 
 // --resume DIR: the checkpoint, the run's own settings and the epochs done.
@@ -253,7 +261,8 @@ void resume_folder(Run& run, const SafeTensors& ckpt) {
         " epochs but the checkpoint is at epoch ", run.start_epoch);
   std::string kept;
   for (const auto& e : history) kept += metrics_json(e).dump() + "\n";
-  write_file(run.metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
+  if (comm_is_root())  // under mpirun, rank 0 writes the run folder
+    write_file(run.metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
   std::printf("resuming %s at epoch %d of %d\n", run.out.c_str(), run.start_epoch + 1, cfg.epochs);
 }
 
@@ -265,6 +274,7 @@ void create_folder(Run& run) {
   if (exists(out + "/last.safetensors"))
     fail(out, " already holds a run (last.safetensors): resume it with --resume ", out,
          " or choose another --out");
+  if (!comm_is_root()) return;  // under mpirun, rank 0 writes the run folder
   make_dirs(out);
   write_file(out + "/config.json", cfg.to_json().dump(2) + "\n");
   write_file(out + "/size.json",
@@ -305,7 +315,9 @@ std::optional<EpochMetrics> run_epoch(Run& run, BatchLoader& loader, int epoch) 
   while (loader.next(x.data, labels)) {
     // A last batch of a single image cannot train batch norm (one value
     // per channel has no variance; PyTorch fails the same way): skip it.
-    if (labels.size() < 2) continue;
+    // Under mpirun every rank needs an image: a last batch smaller than the
+    // number of ranks is skipped too (on every rank alike).
+    if (labels.size() < 2 || static_cast<int64_t>(labels.size()) < comm_size()) continue;
     const StepResult r = train_step(*run.model, *run.opt, ce, x, labels, tape);
     if (!r.finite) {
       progress.finish();
@@ -317,6 +329,8 @@ std::optional<EpochMetrics> run_epoch(Run& run, BatchLoader& loader, int epoch) 
                    epoch > run.start_epoch || run.start_epoch > 0 ? "" : " (none yet: this was the first epoch)");
       return std::nullopt;
     }
+    if (run.step_log) std::fprintf(run.step_log, "{\"epoch\":%d,\"step\":%lld,\"images\":%zu,\"loss\":%.9g}\n",
+                                   epoch + 1, static_cast<long long>(step + 1), labels.size(), r.loss);
     correct += r.correct;
     loss_sum += r.loss * labels.size();
     seen += static_cast<int64_t>(labels.size());
@@ -369,6 +383,7 @@ bool checkpoint_epoch(Run& run, const EpochMetrics& e) {
       {"split_seed", std::to_string(cfg.seed)},
       {"limit", std::to_string(cfg.limit)},
   };
+  if (!comm_is_root()) return best;  // under mpirun, rank 0 writes the run folder
   SafeTensors st;
   build_checkpoint(st, *run.model, cfg.wbits, cfg.width, run.opt.get(), meta);
   {
@@ -413,7 +428,7 @@ void finish_run(const Run& run, const SizeReport& size) {
     for (const auto& e : run.history) s += e.seconds;
     return s;
   }();
-  write_file(run.out + "/result.json", result.dump(2) + "\n");
+  if (comm_is_root()) write_file(run.out + "/result.json", result.dump(2) + "\n");
   if (run.val.n)
     std::printf("test accuracy at the best validation epoch (%d): %.2f%%\n", run.best_epoch,
                 100.0 * run.best_test);
@@ -460,6 +475,11 @@ int cmd_train(int argc, char** argv) {
   lo.seed = run.cfg.seed;
   lo.transform = run.train_transform;
   BatchLoader loader(run.train, lo);
+  if (const char* path = std::getenv("TAPER_STEP_LOG"); path && *path && comm_is_root()) {
+    run.step_log = std::fopen(path, "a");
+    if (!run.step_log) fail("TAPER_STEP_LOG=", path, ": cannot open for appending");
+    std::setvbuf(run.step_log, nullptr, _IOLBF, 0);
+  }
   for (int epoch = run.start_epoch; epoch < run.cfg.epochs; ++epoch) {
     std::optional<EpochMetrics> e = run_epoch(run, loader, epoch);
     if (!e) return 1;

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/comm.h"
 #include "engine/error.h"
 
 namespace taper::app {
@@ -171,7 +172,9 @@ void finalize(RunConfig& c) {
   }
   for (size_t i = 1; i < c.milestones.size(); ++i)
     if (c.milestones[i] <= c.milestones[i - 1]) fail("milestones must increase");
-  if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // All cores, shared by the ranks that run on this machine under mpirun.
+  if (c.threads == 0)
+    c.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm_local_size());
   if (c.out.empty()) {
     std::string name = c.model;
     auto slash = name.find_last_of('/');

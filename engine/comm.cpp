@@ -16,7 +16,7 @@ namespace taper {
 
 namespace {
 
-int g_rank = 0, g_size = 1;
+int g_rank = 0, g_size = 1, g_local_size = 1;
 bool g_started = false;  // comm_init called MPI_Init_thread
 
 // The world size mpirun announces to its children (Open MPI, or any launcher
@@ -63,6 +63,10 @@ void comm_init(int* argc, char*** argv) {
   g_started = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  MPI_Comm node;  // the ranks that share this machine's memory, hence its cores
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_size(node, &g_local_size);
+  MPI_Comm_free(&node);
   // A failing rank ends the job (the default handler aborts); say so in
   // messages rather than hang.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
@@ -95,6 +99,7 @@ void comm_abort(int code) {
 
 int comm_rank() { return g_rank; }
 int comm_size() { return g_size; }
+int comm_local_size() { return g_local_size; }
 
 // One body for every element type: MPI's datatype for T, or nothing without MPI.
 template <typename T>

@@ -28,6 +28,7 @@ void comm_finalize();
 
 int comm_rank();   // 0 .. comm_size() - 1
 int comm_size();   // 1 without MPI
+int comm_local_size();  // ranks on this machine (they share its cores); 1 without MPI
 inline bool comm_is_root() { return comm_rank() == 0; }
 bool comm_built_with_mpi();
 

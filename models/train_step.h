@@ -9,6 +9,11 @@
 //   train_step:         compute_gradients with the optimizer's groups, then
 //                       opt.step() when the loss is finite
 //
+// Under mpirun with several ranks the same call is data parallel: x and
+// labels are the global batch (the same on every rank), each rank computes on
+// its shard, and the gradients, loss and count are those of the global batch
+// (models/data_parallel.h); read_logits then sees this rank's shard only.
+//
 // This is the one place a step zeroes the parameters' gradients (backward
 // adds into them: docs/design.md, "The accumulate rule"). Backward releases
 // the activations, the logits included ("Backward consumes the graph"), so
