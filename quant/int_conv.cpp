@@ -1,0 +1,184 @@
+#include "quant/int_conv.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+#include "quant/pack.h"
+
+namespace taper {
+
+int64_t IntConvGeom::out_h(int64_t H) const {
+  const int64_t o = (H + 2 * PH - KH) / SH + 1;
+  check(H + 2 * PH >= KH && o >= 1, "int_conv: kernel height ", KH, " does not fit input height ", H,
+        " with padding ", PH);
+  return o;
+}
+
+int64_t IntConvGeom::out_w(int64_t W) const {
+  const int64_t o = (W + 2 * PW - KW) / SW + 1;
+  check(W + 2 * PW >= KW && o >= 1, "int_conv: kernel width ", KW, " does not fit input width ", W,
+        " with padding ", PW);
+  return o;
+}
+
+void conv_codes_ref(const IntConvGeom& g, const uint8_t* q, int wbits, const uint8_t* x, int64_t N, int64_t H,
+                    int64_t W, int32_t* A) {
+  const int64_t OH = g.out_h(H), OW = g.out_w(W);
+  const int64_t ICg = g.IC / g.groups, OCg = g.OC / g.groups;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < g.OC; ++o)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j) {
+          int32_t a = 0;
+          for (int64_t c = 0; c < ICg; ++c)
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                const int64_t ih = i * g.SH - g.PH + kh, iw = j * g.SW - g.PW + kw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // padding: code 0
+                const int64_t ci = (o / OCg) * ICg + c;
+                a += code_to_int(q[((o * ICg + c) * g.KH + kh) * g.KW + kw], wbits) *
+                     int32_t(x[((n * g.IC + ci) * H + ih) * W + iw]);
+              }
+          A[((n * g.OC + o) * OH + i) * OW + j] = a;
+        }
+}
+
+IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, IntKernel kernel)
+    : g_(g), wbits_(wbits), abits_(abits), kernel_(kernel) {
+  check(g.IC >= 1 && g.OC >= 1 && g.KH >= 1 && g.KW >= 1 && g.SH >= 1 && g.SW >= 1 && g.PH >= 0 && g.PW >= 0 &&
+            g.groups >= 1 && g.IC % g.groups == 0 && g.OC % g.groups == 0,
+        "int_conv: bad geometry IC ", g.IC, " OC ", g.OC, " kernel ", g.KH, "x", g.KW, " stride ", g.SH, "x", g.SW,
+        " padding ", g.PH, "x", g.PW, " groups ", g.groups,
+        " (sizes and strides >= 1, padding >= 0, channels divisible by groups)");
+  ICg_ = g.IC / g.groups, OCg_ = g.OC / g.groups, CBg_ = (ICg_ + 7) / 8;
+  const int64_t K = ICg_ * g.KH * g.KW;
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    const uint8_t* qg = q + gr * OCg_ * K;  // (OCg, ICg, KH, KW)
+    if (kernel == IntKernel::dot) {
+      w_.push_back(prepare_int_gemm(qg, OCg_, K, wbits, abits, kernel));
+      continue;
+    }
+    // Bitplane K order: r = ((cb KH + kh) KW + kw) 8 + b for channel c = 8 cb + b.
+    const int64_t Kb = CBg_ * g.KH * g.KW * 8;
+    std::vector<uint8_t> perm(OCg_ * Kb, 0);
+    for (int64_t o = 0; o < OCg_; ++o)
+      for (int64_t c = 0; c < ICg_; ++c)
+        for (int64_t kh = 0; kh < g.KH; ++kh)
+          for (int64_t kw = 0; kw < g.KW; ++kw)
+            perm[o * Kb + (((c / 8) * g.KH + kh) * g.KW + kw) * 8 + c % 8] =
+                qg[((o * ICg_ + c) * g.KH + kh) * g.KW + kw];
+    w_.push_back(prepare_int_gemm(perm.data(), OCg_, Kb, wbits, abits, kernel));
+  }
+}
+
+int64_t IntConv::resident_bytes() const {
+  int64_t b = 0;
+  for (const IntGemmWeights& w : w_) b += w.resident_bytes();
+  return b;
+}
+
+namespace {
+
+// im2col of a zero-bordered byte image xp (C, Hp, Wp) into words of R bytes:
+// byte row rb = (c, kh, kw) goes to byte rb % R of word (rb / R) * stride + pixel,
+// pixel = oh OW + ow; rows past C KH KW read zeros, pixels OH OW .. ldn-1 are 0.
+template <int R, typename Word>
+void im2col_words(const uint8_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t SH,
+                  int64_t SW, int64_t OH, int64_t OW, const uint8_t* zeros, Word* out, int64_t stride,
+                  int64_t ldn) {
+  const int64_t rows = C * KH * KW, groups = (rows + R - 1) / R;
+  for (int64_t gr = 0; gr < groups; ++gr) {
+    const uint8_t* base[R];
+    bool real[R];
+    for (int i = 0; i < R; ++i) {
+      const int64_t r = gr * R + i;
+      real[i] = r < rows;
+      if (real[i]) {
+        const int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
+        base[i] = xp + (c * Hp + kh) * Wp + kw;
+      }
+    }
+    Word* o = out + gr * stride;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const uint8_t* s[R];
+      for (int i = 0; i < R; ++i) s[i] = real[i] ? base[i] + oh * SH * Wp : zeros;
+      Word* d = o + oh * OW;
+      if (SW == 1) {
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          Word v = 0;
+          for (int i = 0; i < R; ++i) v |= Word(s[i][ow]) << (8 * i);
+          d[ow] = v;
+        }
+      } else {
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          Word v = 0;
+          for (int i = 0; i < R; ++i) v |= Word(s[i][ow * SW]) << (8 * i);
+          d[ow] = v;
+        }
+      }
+    }
+    std::fill(o + OH * OW, o + ldn, Word(0));
+  }
+}
+
+// Per-thread workspaces, reused across calls.
+struct Workspace {
+  std::vector<uint8_t> padded, zeros, col;
+};
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+}  // namespace
+
+void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) const {
+  const IntConvGeom& g = g_;
+  const int64_t OH = g.out_h(H), OW = g.out_w(W), OHW = OH * OW;
+  const int64_t Hp = H + 2 * g.PH, Wp = W + 2 * g.PW;
+  const int64_t ldn = int_gemm_ldn(OHW);
+  Workspace& ws = workspace();
+  ws.zeros.assign(std::max(Wp, OW * g.SW) + 1, 0);
+  const int a = abits_;
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    const uint8_t* xg = x + gr * ICg_ * H * W;  // (ICg, H, W)
+    const IntGemmWeights& w = w_[gr];
+    ws.col.resize(int_gemm_col_bytes(w, ldn));
+    if (kernel_ == IntKernel::dot) {
+      ws.padded.assign(ICg_ * Hp * Wp, 0);
+      for (int64_t c = 0; c < ICg_; ++c)
+        for (int64_t h = 0; h < H; ++h)
+          std::memcpy(&ws.padded[(c * Hp + h + g.PH) * Wp + g.PW], xg + (c * H + h) * W, W);
+      im2col_words<4, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
+                                reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
+    } else {
+      // Byte-planar bit planes with a zero border: (a, CBg, Hp, Wp).
+      ws.padded.assign(a * CBg_ * Hp * Wp, 0);
+      for (int l = 0; l < a; ++l)
+        for (int64_t cb = 0; cb < CBg_; ++cb) {
+          const int64_t cn = std::min<int64_t>(8, ICg_ - 8 * cb);
+          for (int64_t h = 0; h < H; ++h) {
+            uint8_t* d = &ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW];
+            for (int64_t b = 0; b < cn; ++b) {
+              const uint8_t* s = xg + ((8 * cb + b) * H + h) * W;
+              for (int64_t iw = 0; iw < W; ++iw) d[iw] |= uint8_t(((s[iw] >> l) & 1) << b);
+            }
+          }
+        }
+      uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      for (int l = 0; l < a; ++l)
+        im2col_words<8, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                                  ws.zeros.data(), colq + l * ldn, a * ldn, ldn);
+    }
+    int_gemm(w, ws.col.data(), ldn, OHW, A + gr * OCg_ * OHW, OHW);
+  }
+}
+
+void IntConv::forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, int32_t* A) const {
+  const int64_t OHW = g_.out_h(H) * g_.out_w(W);
+  parallel_for(N, N > 1, [&](int64_t n) { forward_image(x + n * g_.IC * H * W, H, W, A + n * g_.OC * OHW); });
+}
+
+}  // namespace taper
