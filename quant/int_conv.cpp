@@ -1,10 +1,13 @@
 #include "quant/int_conv.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "quant/cpu_features.h"
 #include "quant/pack.h"
 
 namespace taper {
@@ -81,6 +84,64 @@ int64_t IntConv::resident_bytes() const {
 
 namespace {
 
+// d[ow] = the R bytes s[0][ow], ..., s[R-1][ow] as one word (byte i = s[i][ow]).
+template <int R, typename Word>
+void interleave_row(const uint8_t* const* s, Word* __restrict d, int64_t OW) {
+  const uint8_t* __restrict s0 = s[0];
+  const uint8_t* __restrict s1 = s[1];
+  const uint8_t* __restrict s2 = s[2];
+  const uint8_t* __restrict s3 = s[3];
+  if constexpr (R == 4) {
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow)
+      d[ow] = Word(s0[ow]) | Word(s1[ow]) << 8 | Word(s2[ow]) << 16 | Word(s3[ow]) << 24;
+  } else {
+    const uint8_t* __restrict s4 = s[4];
+    const uint8_t* __restrict s5 = s[5];
+    const uint8_t* __restrict s6 = s[6];
+    const uint8_t* __restrict s7 = s[7];
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow)
+      d[ow] = Word(s0[ow]) | Word(s1[ow]) << 8 | Word(s2[ow]) << 16 | Word(s3[ow]) << 24 | Word(s4[ow]) << 32 |
+              Word(s5[ow]) << 40 | Word(s6[ow]) << 48 | Word(s7[ow]) << 56;
+  }
+}
+
+// AVX-512 version of interleave_row for the short rows of small images (a
+// 14-pixel row would never enter the compiler's 16-lane vector loop): 16
+// (R = 4) or 8 (R = 8) words per step, the tail under a mask.
+template <int R, typename Word>
+__attribute__((target("avx512f,avx512bw"))) void interleave_row_avx512(const uint8_t* const* s, Word* d,
+                                                                      int64_t OW) {
+  constexpr int lanes = 64 / int(sizeof(Word));
+  for (int64_t ow = 0; ow < OW; ow += lanes) {
+    const int64_t left = std::min<int64_t>(lanes, OW - ow);
+    const __mmask64 kb = (uint64_t(1) << left) - 1;
+    __m512i v = _mm512_setzero_si512();
+    for (int i = 0; i < R; ++i) {
+      const __m128i b = _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(kb, s[i] + ow));
+      if constexpr (R == 4)
+        v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_cvtepu8_epi32(b), 8 * i));
+      else
+        v = _mm512_or_si512(v, _mm512_slli_epi64(_mm512_cvtepu8_epi64(b), 8 * i));
+    }
+    if constexpr (R == 4)
+      _mm512_mask_storeu_epi32(d + ow, __mmask16(kb), v);
+    else
+      _mm512_mask_storeu_epi64(d + ow, __mmask8(kb), v);
+  }
+}
+
+// The same with a stride SW between the bytes of consecutive words.
+template <int R, typename Word>
+void interleave_row_strided(const uint8_t* const* s, int64_t SW, Word* __restrict d, int64_t OW) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    Word v = 0;
+    for (int i = 0; i < R; ++i) v |= Word(s[i][ow * SW]) << (8 * i);
+    d[ow] = v;
+  }
+}
+
 // im2col of a zero-bordered byte image xp (C, Hp, Wp) into words of R bytes:
 // byte row rb = (c, kh, kw) goes to byte rb % R of word (rb / R) * stride + pixel,
 // pixel = oh OW + ow; rows past C KH KW read zeros, pixels OH OW .. ldn-1 are 0.
@@ -88,6 +149,7 @@ template <int R, typename Word>
 void im2col_words(const uint8_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t SH,
                   int64_t SW, int64_t OH, int64_t OW, const uint8_t* zeros, Word* out, int64_t stride,
                   int64_t ldn) {
+  const bool avx512 = use_avx512_kernels();
   const int64_t rows = C * KH * KW, groups = (rows + R - 1) / R;
   for (int64_t gr = 0; gr < groups; ++gr) {
     const uint8_t* base[R];
@@ -104,23 +166,32 @@ void im2col_words(const uint8_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t 
     for (int64_t oh = 0; oh < OH; ++oh) {
       const uint8_t* s[R];
       for (int i = 0; i < R; ++i) s[i] = real[i] ? base[i] + oh * SH * Wp : zeros;
-      Word* d = o + oh * OW;
-      if (SW == 1) {
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          Word v = 0;
-          for (int i = 0; i < R; ++i) v |= Word(s[i][ow]) << (8 * i);
-          d[ow] = v;
-        }
-      } else {
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          Word v = 0;
-          for (int i = 0; i < R; ++i) v |= Word(s[i][ow * SW]) << (8 * i);
-          d[ow] = v;
-        }
-      }
+      if (SW == 1 && avx512)
+        interleave_row_avx512<R, Word>(s, o + oh * OW, OW);
+      else if (SW == 1)
+        interleave_row<R, Word>(s, o + oh * OW, OW);
+      else
+        interleave_row_strided<R, Word>(s, SW, o + oh * OW, OW);
     }
     std::fill(o + OH * OW, o + ldn, Word(0));
   }
+}
+
+// d[iw] = bit l of the 8 codes src[b][iw] as the bits b of one byte.
+void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64_t W) {
+  const uint8_t* __restrict s0 = src[0];
+  const uint8_t* __restrict s1 = src[1];
+  const uint8_t* __restrict s2 = src[2];
+  const uint8_t* __restrict s3 = src[3];
+  const uint8_t* __restrict s4 = src[4];
+  const uint8_t* __restrict s5 = src[5];
+  const uint8_t* __restrict s6 = src[6];
+  const uint8_t* __restrict s7 = src[7];
+#pragma omp simd
+  for (int64_t iw = 0; iw < W; ++iw)
+    d[iw] = uint8_t(((s0[iw] >> l) & 1) | ((s1[iw] >> l) & 1) << 1 | ((s2[iw] >> l) & 1) << 2 |
+                    ((s3[iw] >> l) & 1) << 3 | ((s4[iw] >> l) & 1) << 4 | ((s5[iw] >> l) & 1) << 5 |
+                    ((s6[iw] >> l) & 1) << 6 | ((s7[iw] >> l) & 1) << 7);
 }
 
 // Per-thread workspaces, reused across calls.
@@ -161,10 +232,9 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
           const int64_t cn = std::min<int64_t>(8, ICg_ - 8 * cb);
           for (int64_t h = 0; h < H; ++h) {
             uint8_t* d = &ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW];
-            for (int64_t b = 0; b < cn; ++b) {
-              const uint8_t* s = xg + ((8 * cb + b) * H + h) * W;
-              for (int64_t iw = 0; iw < W; ++iw) d[iw] |= uint8_t(((s[iw] >> l) & 1) << b);
-            }
+            const uint8_t* src[8];
+            for (int64_t b = 0; b < 8; ++b) src[b] = b < cn ? xg + ((8 * cb + b) * H + h) * W : ws.zeros.data();
+            to_bit_plane(src, l, d, W);
           }
         }
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
