@@ -196,7 +196,7 @@ void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64
 
 // Per-thread workspaces, reused across calls.
 struct Workspace {
-  std::vector<uint8_t> padded, zeros, col;
+  std::vector<uint8_t> padded, zeros, col, planes;
 };
 Workspace& workspace() {
   thread_local Workspace ws;
@@ -211,7 +211,10 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
   const int64_t Hp = H + 2 * g.PH, Wp = W + 2 * g.PW;
   const int64_t ldn = int_gemm_ldn(OHW);
   Workspace& ws = workspace();
-  ws.zeros.assign(std::max(Wp, OW * g.SW) + 1, 0);
+  // A zero row for the padding rows of the last im2col word and the missing
+  // channels of the last bit-plane byte (never written).
+  const size_t zeros = size_t(std::max({Wp, OW * g.SW + 1, H * W}));
+  if (ws.zeros.size() < zeros) ws.zeros.assign(zeros, 0);
   const int a = abits_;
   for (int64_t gr = 0; gr < g.groups; ++gr) {
     const uint8_t* xg = x + gr * ICg_ * H * W;  // (ICg, H, W)
@@ -225,17 +228,19 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
       im2col_words<4, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
                                 reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
     } else {
-      // Byte-planar bit planes with a zero border: (a, CBg, Hp, Wp).
+      // Byte-planar bit planes with a zero border: (a, CBg, Hp, Wp). Each
+      // plane is built over whole H x W images (long vector loops) in
+      // `planes`, then copied row by row into the border.
       ws.padded.assign(a * CBg_ * Hp * Wp, 0);
+      ws.planes.resize(H * W);
       for (int l = 0; l < a; ++l)
         for (int64_t cb = 0; cb < CBg_; ++cb) {
           const int64_t cn = std::min<int64_t>(8, ICg_ - 8 * cb);
-          for (int64_t h = 0; h < H; ++h) {
-            uint8_t* d = &ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW];
-            const uint8_t* src[8];
-            for (int64_t b = 0; b < 8; ++b) src[b] = b < cn ? xg + ((8 * cb + b) * H + h) * W : ws.zeros.data();
-            to_bit_plane(src, l, d, W);
-          }
+          const uint8_t* src[8];
+          for (int64_t b = 0; b < 8; ++b) src[b] = b < cn ? xg + (8 * cb + b) * H * W : ws.zeros.data();
+          to_bit_plane(src, l, ws.planes.data(), H * W);
+          for (int64_t h = 0; h < H; ++h)
+            std::memcpy(&ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW], &ws.planes[h * W], W);
         }
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
       for (int l = 0; l < a; ++l)

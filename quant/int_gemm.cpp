@@ -236,13 +236,16 @@ void avx512_rows(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64
   const bool dot = w.kernel == IntKernel::dot;
   const int64_t lanes = dot ? 16 : 8, NVmax = dot ? kDotNV : kBitNV;
   const int64_t vecs = (n + lanes - 1) / lanes;
-  for (int64_t j = 0; j < vecs; j += NVmax) {
-    const int64_t nv = std::min(NVmax, vecs - j);
+  // Column tiles of nearly equal width (13 vectors: 4 3 3 3, not 4 4 4 1).
+  const int64_t tiles = (vecs + NVmax - 1) / NVmax;
+  for (int64_t t = 0, j = 0; t < tiles; ++t) {
+    const int64_t nv = vecs / tiles + (t < vecs % tiles ? 1 : 0);
     for (int64_t m = m0; m < m1; m += kMB) {
       const int64_t mb = std::min<int64_t>(kMB, m1 - m);
       const TileFn f = dot ? kDotTiles[mb - 1][nv - 1] : kBitTiles[mb - 1][nv - 1];
       f(w, col, ldn, n, colsum, C, ldc, m, j * lanes);
     }
+    j += nv;
   }
 }
 
