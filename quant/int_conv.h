@@ -19,7 +19,7 @@
 // - dot kernel: the image is copied with its zero border, and im2col writes
 //   the col4 layout directly, rows r = (c, kh, kw) in PyTorch order, 4 rows
 //   per 32-bit word.
-// - bitplane kernel (1-bit weights): the image's codes become byte-planar
+// - bitplane kernel (fast for wbits * abits <= 4): the image's codes become byte-planar
 //   bit planes B[l][cb][h][w] (bit b of the byte = bit l of the code of
 //   channel 8 cb + b; channels past ICg are 0), and im2col of that byte image
 //   writes colq, byte rows rb = (cb, kh, kw), 8 per 64-bit word; so the K

@@ -15,7 +15,9 @@
 namespace taper {
 
 IntKernel preferred_int_kernel(int wbits, int abits) {
-  return wbits == 1 && abits <= 2 ? IntKernel::bitplane : IntKernel::dot;
+  // Per 512 products the bit planes cost wbits * abits (AND, POPCNT, add)
+  // triples on two vector ports, vpdpbusd 8 instructions on one port.
+  return wbits * abits <= 4 ? IntKernel::bitplane : IntKernel::dot;
 }
 
 const char* int_kernel_label(IntKernel k) { return k == IntKernel::dot ? "dot" : "bitplane"; }
@@ -24,10 +26,8 @@ IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int 
                                 IntKernel kernel) {
   const int L = code_max(wbits), P = code_max(abits);
   check(M >= 1 && K >= 1, "int_gemm: weight shape (", M, ", ", K, ") must be positive");
-  check(double(K) * L * P < 2147483647.0, "int_gemm: K = ", K, " at ", wbits, "-bit weights and ", abits,
-        "-bit activations could overflow the int32 accumulator (K * L * P must be < 2^31)");
-  check(kernel == IntKernel::dot || wbits == 1, "int_gemm: the bitplane kernel takes 1-bit weights, got ",
-        wbits, " bits (use the dot kernel)");
+  check(2.0 * double(K) * L * P < 2147483647.0, "int_gemm: K = ", K, " at ", wbits, "-bit weights and ", abits,
+        "-bit activations could overflow the int32 accumulator (2 K L P must be < 2^31)");
   IntGemmWeights w;
   w.kernel = kernel;
   w.wbits = wbits, w.abits = abits, w.M = M, w.K = K;
@@ -43,10 +43,11 @@ IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int 
       }
   } else {
     w.K64 = (K + 63) / 64;
-    w.wq.assign(M * w.K64, 0);
+    w.wq.assign(M * wbits * w.K64, 0);
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t r = 0; r < K; ++r)
-        if (codes[m * K + r]) w.wq[m * w.K64 + r / 64] |= uint64_t(1) << (r % 64);
+      for (int i = 0; i < wbits; ++i)
+        for (int64_t r = 0; r < K; ++r)
+          w.wq[(m * wbits + i) * w.K64 + r / 64] |= uint64_t((codes[m * K + r] >> i) & 1) << (r % 64);
   }
   return w;
 }
@@ -129,13 +130,15 @@ void bitplane_portable(const IntGemmWeights& w, const uint8_t* col, int64_t ldn,
   std::vector<int32_t> acc(ldn);
   for (int64_t m = m0; m < m1; ++m) {
     std::fill(acc.begin(), acc.end(), 0);
-    const uint64_t* wm = w.wq.data() + m * w.K64;
-    for (int64_t c = 0; c < w.K64; ++c)
-      for (int l = 0; l < w.abits; ++l) {
-        const uint64_t wb = wm[c];
-        const uint64_t* x = colq + (c * w.abits + l) * ldn;
-        for (int64_t j = 0; j < ldn; ++j) acc[j] += __builtin_popcountll(wb & x[j]) << l;
-      }
+    for (int i = 0; i < w.wbits; ++i) {
+      const uint64_t* wm = w.wq.data() + (m * w.wbits + i) * w.K64;
+      for (int64_t c = 0; c < w.K64; ++c)
+        for (int l = 0; l < w.abits; ++l) {
+          const uint64_t wb = wm[c];
+          const uint64_t* x = colq + (c * w.abits + l) * ldn;
+          for (int64_t j = 0; j < ldn; ++j) acc[j] += __builtin_popcountll(wb & x[j]) << (i + l);
+        }
+    }
     int32_t* cm = C + m * ldc;
     for (int64_t j = 0; j < n; ++j) cm[j] = 2 * acc[j] - colsum[j];
   }
@@ -178,18 +181,21 @@ TAPER_AVX512 void dot_tile(const IntGemmWeights& w, const uint8_t* col, int64_t 
   }
 }
 
-// bitplane: per plane l, acc[i][v] (8 int64 lanes = 8 pixels) += popcount(Q_i & P_l), then
-// tile += acc << l; at the end A = 2 tile - colsum.
+// bitplane: per weight plane b and activation plane l, acc[i][v] (8 int64
+// lanes = 8 pixels) += popcount(Q_b of row i & P_l), then tile += acc << (b + l);
+// at the end A = 2 tile - colsum (colsum = L sum p here).
 template <int MB, int NV>
 TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
                                 const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
-  const uint64_t* wm = w.wq.data() + m0 * w.K64;
-  const int a = w.abits;
+  const int a = w.abits, kb = w.wbits;
+  const int64_t row = kb * w.K64;  // one row's weight words, plane after plane
   __m512i tile[MB][NV];
   for (int i = 0; i < MB; ++i)
     for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_setzero_si512();
-  for (int l = 0; l < a; ++l) {
+  for (int pair = 0; pair < kb * a; ++pair) {
+    const int b = pair / a, l = pair % a;
+    const uint64_t* wm = w.wq.data() + m0 * row + b * w.K64;
     __m512i acc[MB][NV];
     for (int i = 0; i < MB; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
@@ -198,13 +204,13 @@ TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int
       __m512i x[NV];
       for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(x0 + 8 * v);
       for (int i = 0; i < MB; ++i) {
-        const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[i * w.K64 + c]));
+        const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[i * row + c]));
         for (int v = 0; v < NV; ++v)
           acc[i][v] = _mm512_add_epi64(acc[i][v], _mm512_popcnt_epi64(_mm512_and_si512(wb, x[v])));
       }
     }
     for (int i = 0; i < MB; ++i)
-      for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_add_epi64(tile[i][v], _mm512_slli_epi64(acc[i][v], l));
+      for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_add_epi64(tile[i][v], _mm512_slli_epi64(acc[i][v], b + l));
   }
   for (int v = 0; v < NV; ++v) {
     const int64_t left = n - j0 - 8 * v;
@@ -257,9 +263,11 @@ void int_gemm(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t 
   colsum.resize(ldn);
   const bool need_sums = w.kernel == IntKernel::bitplane || w.wbits == 8;
   if (need_sums) col_sums(w, col, ldn, colsum.data());
+  if (w.kernel == IntKernel::bitplane)  // A = 2 sum q p - L sum p: pass L sum p
+    for (int64_t j = 0; j < ldn; ++j) colsum[j] *= (1 << w.wbits) - 1;
   const bool fast = use_avx512_kernels();
   const int64_t blocks = (w.M + kMB - 1) / kMB;
-  const double work = double(w.M) * (w.kernel == IntKernel::dot ? w.Kp : 64 * w.K64 * w.abits) * ldn;
+  const double work = double(w.M) * (w.kernel == IntKernel::dot ? w.Kp : 64 * w.K64 * w.abits * w.wbits) * ldn;
   const int32_t* cs = colsum.data();
   parallel_for(blocks, work >= 4e6, [&](int64_t b) {
     const int64_t m0 = b * kMB, m1 = std::min(w.M, m0 + kMB);

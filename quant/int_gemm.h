@@ -22,14 +22,15 @@
 //   rows K..Kp-1 (Kp = K rounded up to 4) and columns n..ldn-1 are 0.
 //   Weights: w8[m * Kp + r] (s8), 0 in the padding rows.
 //
-// - IntKernel::bitplane (k = 1 only): weights as one bit per code, the a
-//   activation bit planes P_l (p = sum_l 2^l P_l), and
-//     sum_r q_r p_r = sum_l 2^l popcount(Q & P_l),   A = 2 sum q p - sum p,
-//   one AND + one VPOPCNTQ per 64 x 8 products (8 pixels per vector).
+// - IntKernel::bitplane (any k; the fast path for k * a <= 4): weights as k
+//   bit planes Q_b and activations as a bit planes P_l (q = sum_b 2^b Q_b,
+//   p = sum_l 2^l P_l), and
+//     sum_r q_r p_r = sum_{b,l} 2^(b+l) popcount(Q_b & P_l),   A = 2 sum q p - L sum p,
+//   one AND + one VPOPCNTQ + one add per 64 rows x 8 columns per plane pair.
 //   Column layout ("colq"): 64 rows per 64-bit word, bit r % 64 of a word:
 //     colq[((r / 64) * a + l) * ldn + j] bit (r % 64) = bit l of p[r][j]
 //   (uint64; rows K..64*K64-1 and columns n..ldn-1 are 0).
-//   Weights: wq[m * K64 + r / 64] bit (r % 64) = q[m][r].
+//   Weights: wq[(m * k + b) * K64 + r / 64] bit (r % 64) = bit b of q[m][r].
 //
 // ldn (the column stride) is a multiple of 16 (int_gemm_ldn). Padding rows
 // and columns are zero codes, so they add nothing (zero is an activation
@@ -47,8 +48,10 @@ namespace taper {
 
 enum class IntKernel { dot, bitplane };
 
-// The kernel that is fastest for these bits on this machine: bitplane for
-// 1-bit weights with at most 2 activation bits, dot otherwise.
+// The kernel that is faster for these bits: bitplane when k * a <= 4 (w1a1..
+// w1a4, w2a1, w2a2, w3a1, w4a1), dot otherwise. Per 512 products, bitplane
+// costs k a (AND, POPCNT, add) triples spread over two vector ports, dot 8
+// vpdpbusd on the one port that runs them on this CPU.
 IntKernel preferred_int_kernel(int wbits, int abits);
 const char* int_kernel_label(IntKernel k);  // "dot" / "bitplane"
 
@@ -60,13 +63,13 @@ struct IntGemmWeights {
   int64_t Kp = 0;              // dot: K rounded up to 4
   int64_t K64 = 0;             // bitplane: 64-bit words per row
   std::vector<int8_t> w8;      // dot: (M, Kp)
-  std::vector<uint64_t> wq;    // bitplane: (M, K64)
+  std::vector<uint64_t> wq;    // bitplane: (M, wbits, K64)
   int64_t resident_bytes() const { return int64_t(w8.size()) + 8 * int64_t(wq.size()); }
 };
 
 // codes (M, K) row-major, each < 2^wbits. Throws Error for bits outside
-// 1..8, bitplane with wbits != 1, or K so large that int32 could overflow
-// (K * L * P must stay below 2^31).
+// 1..8, or K so large that int32 could overflow (2 K L P must stay below
+// 2^31).
 IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int wbits, int abits,
                                 IntKernel kernel);
 

@@ -45,7 +45,7 @@ void check_random_shapes(uint64_t seed, int cases) {
     const int64_t H = g.KH + rng.below(12), W = g.KW + rng.below(12), N = 1 + rng.below(3);
     const int wbits = 1 + rng.below(8), abits = 1 + rng.below(4);
     check_conv(rng, g, N, H, W, wbits, abits, IntKernel::dot);
-    if (wbits == 1) check_conv(rng, g, N, H, W, 1, abits, IntKernel::bitplane);
+    check_conv(rng, g, N, H, W, wbits, abits, IntKernel::bitplane);
     check_conv(rng, g, N, H, W, 1, abits, IntKernel::bitplane);
   }
 }
@@ -78,6 +78,7 @@ TEST_CASE("conv on codes at the reference models' shapes (reduced batch)") {
     check_conv(rng, grouped, 1, 9, 9, wbits, 3, IntKernel::dot);  // one image: rows split over threads
   }
   check_conv(rng, vgg4, 3, 14, 14, 1, 2, IntKernel::bitplane);
+  check_conv(rng, vgg4, 2, 14, 14, 2, 2, IntKernel::bitplane);
   check_conv(rng, vgg4, 1, 14, 14, 1, 2, IntKernel::bitplane);
   check_conv(rng, s2, 2, 32, 32, 1, 2, IntKernel::bitplane);
   check_conv(rng, grouped, 2, 9, 9, 1, 1, IntKernel::bitplane);

@@ -51,7 +51,7 @@ void check_many(uint64_t seed) {
       for (int t = 0; t < 6; ++t) {
         const int64_t M = Ms[rng.below(6)], K = Ks[rng.below(9)], n = ns[rng.below(8)];
         check_gemm(rng, M, K, n, wbits, abits, IntKernel::dot, t % 2);
-        if (wbits == 1) check_gemm(rng, M, K, n, wbits, abits, IntKernel::bitplane, t % 2);
+        check_gemm(rng, M, K, n, wbits, abits, IntKernel::bitplane, t % 2);
         ++count;
       }
     }
@@ -59,6 +59,8 @@ void check_many(uint64_t seed) {
   check_gemm(rng, 70, 1152, 200, 2, 2, IntKernel::dot, false);
   check_gemm(rng, 70, 1152, 200, 1, 2, IntKernel::bitplane, false);
   check_gemm(rng, 70, 1152, 200, 8, 8, IntKernel::dot, false);
+  check_gemm(rng, 70, 1152, 200, 2, 2, IntKernel::bitplane, false);
+  check_gemm(rng, 9, 1152, 200, 8, 8, IntKernel::bitplane, false);
   CHECK(count == 8 * 4 * 6);
 }
 
@@ -89,7 +91,6 @@ TEST_CASE("AVX-512 and portable kernels give the same integers") {
     for (auto& c : q) c = static_cast<uint8_t>(rng.below(1u << wbits));
     for (auto& c : p) c = static_cast<uint8_t>(rng.below(4));
     for (IntKernel kern : {IntKernel::dot, IntKernel::bitplane}) {
-      if (kern == IntKernel::bitplane && wbits != 1) continue;
       IntGemmWeights w = prepare_int_gemm(q.data(), M, K, wbits, 2, kern);
       const int64_t ldn = int_gemm_ldn(n);
       std::vector<uint8_t> col(int_gemm_col_bytes(w, ldn));
@@ -108,17 +109,18 @@ TEST_CASE("prepare_int_gemm rejects bad bits, kernels, codes and overflowing K")
   const uint8_t q[4] = {0, 1, 2, 3};
   CHECK_THROWS_AS(prepare_int_gemm(q, 1, 4, 0, 2, IntKernel::dot), Error);
   CHECK_THROWS_AS(prepare_int_gemm(q, 1, 4, 2, 9, IntKernel::dot), Error);
-  CHECK_THROWS_AS(prepare_int_gemm(q, 1, 4, 2, 2, IntKernel::bitplane), Error);
   CHECK_THROWS_AS(prepare_int_gemm(q, 1, 4, 1, 2, IntKernel::dot), Error);  // code 2, 3 > 1
-  std::vector<uint8_t> big(40000, 0);
-  CHECK_THROWS_WITH(prepare_int_gemm(big.data(), 1, 40000, 8, 8, IntKernel::dot), Catch::Contains("overflow"));
-  CHECK_NOTHROW(prepare_int_gemm(big.data(), 1, 40000, 2, 2, IntKernel::dot));
+  std::vector<uint8_t> big(20000, 0);
+  CHECK_THROWS_WITH(prepare_int_gemm(big.data(), 1, 20000, 8, 8, IntKernel::dot), Catch::Contains("overflow"));
+  CHECK_NOTHROW(prepare_int_gemm(big.data(), 1, 16000, 8, 8, IntKernel::dot));
 }
 
-TEST_CASE("preferred kernel: bitplane for 1-bit weights at <= 2 activation bits") {
+TEST_CASE("preferred kernel: bitplane when wbits * abits <= 4") {
   CHECK(preferred_int_kernel(1, 2) == IntKernel::bitplane);
   CHECK(preferred_int_kernel(1, 1) == IntKernel::bitplane);
-  CHECK(preferred_int_kernel(1, 4) == IntKernel::dot);
-  CHECK(preferred_int_kernel(2, 2) == IntKernel::dot);
+  CHECK(preferred_int_kernel(1, 4) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(2, 2) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(1, 8) == IntKernel::dot);
+  CHECK(preferred_int_kernel(2, 4) == IntKernel::dot);
   CHECK(preferred_int_kernel(8, 8) == IntKernel::dot);
 }
