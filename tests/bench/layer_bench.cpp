@@ -1,6 +1,7 @@
 // taper_layer_bench — layer speed at training batch size (not a test).
 //
-//   taper_layer_bench [--threads N] [--reps R] [--batch B] [--packed] [--cpu-time]
+//   taper_layer_bench [--threads N] [--reps R] [--batch B] [--packed [--only NAME]]
+//                     [--cpu-time]
 //
 // For every distinct conv shape of the two reference models of
 // /work/shared/bench/torch_anchor.py (vgg7-fmnist, resnet20) it times the
@@ -18,7 +19,8 @@
 // gives the medians, GOP/s (2 ops per multiply-add, as for float) and the
 // speed-up over the float forward. A packed call goes from NCHW u8 codes to
 // the int32 accumulators (N, OC, OH, OW): im2col / bit planes included,
-// thresholds not (quant/thresholds.h, a separate pass).
+// thresholds not (quant/thresholds.h, a separate pass). --only NAME keeps
+// the shapes whose model or layer name contains NAME (e.g. conv4).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -170,7 +172,7 @@ std::vector<uint8_t> random_codes(int64_t n, int bits, uint64_t seed) {
   return c;
 }
 
-void bench_packed(int64_t N, int reps) {
+void bench_packed(int64_t N, int reps, const char* only) {
   std::printf("packed conv kernels (%s), batch %ld, %d threads, median of %d alternating rounds, %s time\n",
               int_kernel_name(), static_cast<long>(N), num_threads(), reps, g_cpu_time ? "CPU" : "wall");
   std::printf("%-12s %-14s %-22s %9s %9s |", "model", "layer", "IC->OC HxW k/s", "fp32 ms", "GFLOP/s");
@@ -179,6 +181,7 @@ void bench_packed(int64_t N, int reps) {
   for (int i = 0; i < kNumPacked; ++i) std::printf(" %-13s", "GOP/s  x");
   std::printf("\n");
   for (const Shape2d& s : kShapes) {
+    if (only && !std::strstr(s.model, only) && !std::strstr(s.name, only)) continue;
     const Conv2dParams& p = s.p;
     const int64_t OH = conv_out_size(s.H, p.kernel_h, p.stride_h, p.pad_h);
     const int64_t OW = conv_out_size(s.W, p.kernel_w, p.stride_w, p.pad_w);
@@ -225,7 +228,7 @@ void bench_packed(int64_t N, int reps) {
 }
 
 void usage() {
-  std::fprintf(stderr, "usage: taper_layer_bench [--threads N] [--reps R] [--batch B] [--packed] [--cpu-time]\n");
+  std::fprintf(stderr, "usage: taper_layer_bench [--threads N] [--reps R] [--batch B] [--packed [--only NAME]] [--cpu-time]\n");
   std::exit(2);
 }
 
@@ -235,6 +238,7 @@ int main(int argc, char** argv) {
   int threads = 2, reps = 7;
   int64_t batch = 128;
   bool packed = false;
+  const char* only = nullptr;
   for (int i = 1; i < argc; ++i) {
     auto value = [&]() -> long {
       if (i + 1 >= argc) usage();
@@ -248,11 +252,12 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--batch")) batch = value();
     else if (!std::strcmp(argv[i], "--packed")) packed = true;
     else if (!std::strcmp(argv[i], "--cpu-time")) g_cpu_time = true;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else usage();
   }
   set_num_threads(threads);
   if (packed) {
-    bench_packed(batch, reps);
+    bench_packed(batch, reps, only);
     return 0;
   }
   std::printf("conv layers, batch %ld, %d threads, median of %d; GFLOP/s per pass\n",
