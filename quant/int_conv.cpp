@@ -55,7 +55,9 @@ IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, I
         "int_conv: bad geometry IC ", g.IC, " OC ", g.OC, " kernel ", g.KH, "x", g.KW, " stride ", g.SH, "x", g.SW,
         " padding ", g.PH, "x", g.PW, " groups ", g.groups,
         " (sizes and strides >= 1, padding >= 0, channels divisible by groups)");
-  ICg_ = g.IC / g.groups, OCg_ = g.OC / g.groups, CBg_ = (ICg_ + 7) / 8;
+  ICg_ = g.IC / g.groups, OCg_ = g.OC / g.groups;
+  block_ = kernel == IntKernel::bitplane && ICg_ % 64 == 0 ? 64 : 8;
+  CBg_ = (ICg_ + block_ - 1) / block_;
   const int64_t K = ICg_ * g.KH * g.KW;
   for (int64_t gr = 0; gr < g.groups; ++gr) {
     const uint8_t* qg = q + gr * OCg_ * K;  // (OCg, ICg, KH, KW)
@@ -63,14 +65,15 @@ IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, I
       w_.push_back(prepare_int_gemm(qg, OCg_, K, wbits, abits, kernel));
       continue;
     }
-    // Bitplane K order: r = ((cb KH + kh) KW + kw) 8 + b for channel c = 8 cb + b.
-    const int64_t Kb = CBg_ * g.KH * g.KW * 8;
+    // Bitplane K order: r = ((cb KH + kh) KW + kw) B + b for channel c = B cb + b
+    // (B = block_: 8, or 64 when the group's channels fill whole words).
+    const int64_t B = block_, Kb = CBg_ * g.KH * g.KW * B;
     std::vector<uint8_t> perm(OCg_ * Kb, 0);
     for (int64_t o = 0; o < OCg_; ++o)
       for (int64_t c = 0; c < ICg_; ++c)
         for (int64_t kh = 0; kh < g.KH; ++kh)
           for (int64_t kw = 0; kw < g.KW; ++kw)
-            perm[o * Kb + (((c / 8) * g.KH + kh) * g.KW + kw) * 8 + c % 8] =
+            perm[o * Kb + (((c / B) * g.KH + kh) * g.KW + kw) * B + c % B] =
                 qg[((o * ICg_ + c) * g.KH + kh) * g.KW + kw];
     w_.push_back(prepare_int_gemm(perm.data(), OCg_, Kb, wbits, abits, kernel));
   }
@@ -194,9 +197,29 @@ void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64
                     ((s6[iw] >> l) & 1) << 6 | ((s7[iw] >> l) & 1) << 7);
 }
 
+// im2col of a zero-bordered word image xp (C, Hp, Wp): word row r = (c, kh, kw)
+// goes to out[r * stride + pixel]; pixels OH OW .. ldn-1 are 0.
+void im2col_copy_words(const uint64_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW,
+                       int64_t SH, int64_t SW, int64_t OH, int64_t OW, uint64_t* out, int64_t stride, int64_t ldn) {
+  for (int64_t r = 0; r < C * KH * KW; ++r) {
+    const int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
+    const uint64_t* base = xp + (c * Hp + kh) * Wp + kw;
+    uint64_t* o = out + r * stride;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const uint64_t* src = base + oh * SH * Wp;
+      if (SW == 1)
+        std::memcpy(o + oh * OW, src, OW * sizeof(uint64_t));
+      else
+        for (int64_t ow = 0; ow < OW; ++ow) o[oh * OW + ow] = src[ow * SW];
+    }
+    std::fill(o + OH * OW, o + ldn, uint64_t(0));
+  }
+}
+
 // Per-thread workspaces, reused across calls.
 struct Workspace {
   std::vector<uint8_t> padded, zeros, col, planes;
+  std::vector<uint64_t> wpadded, wplane;
 };
 Workspace& workspace() {
   thread_local Workspace ws;
@@ -227,6 +250,36 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
           std::memcpy(&ws.padded[(c * Hp + h + g.PH) * Wp + g.PW], xg + (c * H + h) * W, W);
       im2col_words<4, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
                                 reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
+    } else if (block_ == 64) {
+      // Word-planar bit planes with a zero border: (a, ICg/64, Hp, Wp) uint64,
+      // bit b of word w = bit l of the code of channel 64 w + b. Built over
+      // whole images (8 byte planes, then interleaved into words), so that
+      // im2col only copies rows of words.
+      const bool avx512 = use_avx512_kernels();
+      ws.wpadded.assign(a * CBg_ * Hp * Wp, 0);
+      ws.planes.resize(8 * H * W);
+      ws.wplane.resize(H * W);
+      for (int l = 0; l < a; ++l)
+        for (int64_t wd = 0; wd < CBg_; ++wd) {
+          const uint8_t* bytes[8];
+          for (int64_t b8 = 0; b8 < 8; ++b8) {
+            const uint8_t* src[8];
+            for (int64_t b = 0; b < 8; ++b) src[b] = xg + (64 * wd + 8 * b8 + b) * H * W;
+            to_bit_plane(src, l, &ws.planes[b8 * H * W], H * W);
+            bytes[b8] = &ws.planes[b8 * H * W];
+          }
+          if (avx512)
+            interleave_row_avx512<8, uint64_t>(bytes, ws.wplane.data(), H * W);
+          else
+            interleave_row<8, uint64_t>(bytes, ws.wplane.data(), H * W);
+          for (int64_t h = 0; h < H; ++h)
+            std::memcpy(&ws.wpadded[((l * CBg_ + wd) * Hp + h + g.PH) * Wp + g.PW], &ws.wplane[h * W],
+                        W * sizeof(uint64_t));
+        }
+      uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      for (int l = 0; l < a; ++l)
+        im2col_copy_words(&ws.wpadded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                          colq + l * ldn, a * ldn, ldn);
     } else {
       // Byte-planar bit planes with a zero border: (a, CBg, Hp, Wp). Each
       // plane is built over whole H x W images (long vector loops) in

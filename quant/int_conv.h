@@ -25,6 +25,10 @@
 //   writes colq, byte rows rb = (cb, kh, kw), 8 per 64-bit word; so the K
 //   order of the bitplane weights is r = ((cb KH + kh) KW + kw) 8 + b, each
 //   (kh, kw) tap's channels padded to a multiple of 8 with zero codes.
+//   When the group's channels are a multiple of 64, the planes are built as
+//   64-bit words instead (bit b of word w = channel 64 w + b, over whole
+//   images), im2col only copies rows of words, and r = ((w KH + kh) KW + kw)
+//   64 + b.
 // Weights are permuted and packed for the chosen kernel once, in the
 // constructor.
 #pragma once
@@ -66,7 +70,8 @@ class IntConv {
   IntConvGeom g_;
   int wbits_, abits_;
   IntKernel kernel_;
-  int64_t ICg_, OCg_, CBg_;            // channels per group; bitplane: bytes of channels per group
+  int64_t ICg_, OCg_;                  // channels per group
+  int64_t block_ = 8, CBg_ = 0;        // bitplane: channels per block (8 or 64), blocks per group
   std::vector<IntGemmWeights> w_;      // one per group
 };
 

@@ -91,3 +91,20 @@ TEST_CASE("IntConv rejects a bad geometry") {
   IntConv c(IntConvGeom{1, 1, 5, 5, 1, 1, 0, 0, 1}, q.data(), 2, 2, IntKernel::dot);
   CHECK_THROWS_WITH(c.geom().out_h(3), Catch::Contains("does not fit"));
 }
+
+TEST_CASE("bitplane conv with 64-channel word planes (groups' channels a multiple of 64), both paths") {
+  set_num_threads(2);
+  Rng rng(14);
+  const IntConvGeom shapes[] = {
+      {128, 32, 3, 3, 2, 1, 1, 0, 2},  // 64 channels per group, strides (2, 1), padding (1, 0)
+      {64, 16, 1, 1, 2, 2, 0, 0, 1},   // 1x1 stride 2
+      {192, 24, 2, 3, 1, 1, 1, 2, 1},  // three words, odd kernel
+  };
+  for (bool portable : {false, true}) {
+    force_portable(portable);
+    for (const IntConvGeom& g : shapes)
+      for (int wbits : {1, 2, 5})
+        for (int abits : {1, 2, 3}) check_conv(rng, g, 2, 7, 9, wbits, abits, IntKernel::bitplane);
+  }
+  force_portable(false);
+}
