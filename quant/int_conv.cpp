@@ -56,7 +56,16 @@ IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, I
         " padding ", g.PH, "x", g.PW, " groups ", g.groups,
         " (sizes and strides >= 1, padding >= 0, channels divisible by groups)");
   ICg_ = g.IC / g.groups, OCg_ = g.OC / g.groups;
-  block_ = kernel == IntKernel::bitplane && ICg_ % 64 == 0 ? 64 : 8;
+  // Bitplane: channels in blocks of B = 64, 32 or 16 when they divide the
+  // group's channels (word planes, no padding), else 8 (byte planes, the last
+  // byte padded with zero codes).
+  block_ = 8;
+  if (kernel == IntKernel::bitplane)
+    for (int64_t B : {64, 32, 16})
+      if (ICg_ % B == 0) {
+        block_ = B;
+        break;
+      }
   CBg_ = (ICg_ + block_ - 1) / block_;
   const int64_t K = ICg_ * g.KH * g.KW;
   for (int64_t gr = 0; gr < g.groups; ++gr) {
@@ -87,32 +96,40 @@ int64_t IntConv::resident_bytes() const {
 
 namespace {
 
-// d[ow] = the R bytes s[0][ow], ..., s[R-1][ow] as one word (byte i = s[i][ow]).
-template <int R, typename Word>
-void interleave_row(const uint8_t* const* s, Word* __restrict d, int64_t OW) {
-  const uint8_t* __restrict s0 = s[0];
-  const uint8_t* __restrict s1 = s[1];
-  const uint8_t* __restrict s2 = s[2];
-  const uint8_t* __restrict s3 = s[3];
-  if constexpr (R == 4) {
+// d[ow] = the R elements s[0][ow], ..., s[R-1][ow] side by side in one word
+// (element i at bits i * 8 sizeof(Src) ...); R = 2, 4 or 8.
+template <int R, typename Src, typename Word>
+void interleave_row(const Src* const* s, Word* __restrict d, int64_t OW) {
+  static_assert(R * sizeof(Src) == sizeof(Word), "R elements fill one word");
+  constexpr int b = 8 * sizeof(Src);
+  const Src* __restrict s0 = s[0];
+  const Src* __restrict s1 = s[1];
+  if constexpr (R == 2) {
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow) d[ow] = Word(s0[ow]) | Word(s1[ow]) << b;
+  } else if constexpr (R == 4) {
+    const Src* __restrict s2 = s[2];
+    const Src* __restrict s3 = s[3];
 #pragma omp simd
     for (int64_t ow = 0; ow < OW; ++ow)
-      d[ow] = Word(s0[ow]) | Word(s1[ow]) << 8 | Word(s2[ow]) << 16 | Word(s3[ow]) << 24;
+      d[ow] = Word(s0[ow]) | Word(s1[ow]) << b | Word(s2[ow]) << 2 * b | Word(s3[ow]) << 3 * b;
   } else {
-    const uint8_t* __restrict s4 = s[4];
-    const uint8_t* __restrict s5 = s[5];
-    const uint8_t* __restrict s6 = s[6];
-    const uint8_t* __restrict s7 = s[7];
+    const Src* __restrict s2 = s[2];
+    const Src* __restrict s3 = s[3];
+    const Src* __restrict s4 = s[4];
+    const Src* __restrict s5 = s[5];
+    const Src* __restrict s6 = s[6];
+    const Src* __restrict s7 = s[7];
 #pragma omp simd
     for (int64_t ow = 0; ow < OW; ++ow)
-      d[ow] = Word(s0[ow]) | Word(s1[ow]) << 8 | Word(s2[ow]) << 16 | Word(s3[ow]) << 24 | Word(s4[ow]) << 32 |
-              Word(s5[ow]) << 40 | Word(s6[ow]) << 48 | Word(s7[ow]) << 56;
+      d[ow] = Word(s0[ow]) | Word(s1[ow]) << b | Word(s2[ow]) << 2 * b | Word(s3[ow]) << 3 * b |
+              Word(s4[ow]) << 4 * b | Word(s5[ow]) << 5 * b | Word(s6[ow]) << 6 * b | Word(s7[ow]) << 7 * b;
   }
 }
 
-// AVX-512 version of interleave_row for the short rows of small images (a
-// 14-pixel row would never enter the compiler's 16-lane vector loop): 16
-// (R = 4) or 8 (R = 8) words per step, the tail under a mask.
+// AVX-512 version of interleave_row for bytes, for the short rows of small
+// images (a 14-pixel row would never enter the compiler's 16-lane vector
+// loop): 16 (R = 4) or 8 (R = 8) words per step, the tail under a mask.
 template <int R, typename Word>
 __attribute__((target("avx512f,avx512bw"))) void interleave_row_avx512(const uint8_t* const* s, Word* d,
                                                                       int64_t OW) {
@@ -135,27 +152,36 @@ __attribute__((target("avx512f,avx512bw"))) void interleave_row_avx512(const uin
   }
 }
 
-// The same with a stride SW between the bytes of consecutive words.
-template <int R, typename Word>
-void interleave_row_strided(const uint8_t* const* s, int64_t SW, Word* __restrict d, int64_t OW) {
+// interleave_row on the fastest path this CPU has.
+template <int R, typename Src, typename Word>
+void interleave(const Src* const* s, Word* d, int64_t n, bool avx512) {
+  if constexpr (sizeof(Src) == 1 && R >= 4) {
+    if (avx512) return interleave_row_avx512<R, Word>(s, d, n);
+  }
+  interleave_row<R, Src, Word>(s, d, n);
+}
+
+// The same with a stride SW between the elements of consecutive words.
+template <int R, typename Src, typename Word>
+void interleave_row_strided(const Src* const* s, int64_t SW, Word* __restrict d, int64_t OW) {
   for (int64_t ow = 0; ow < OW; ++ow) {
     Word v = 0;
-    for (int i = 0; i < R; ++i) v |= Word(s[i][ow * SW]) << (8 * i);
+    for (int i = 0; i < R; ++i) v |= Word(s[i][ow * SW]) << (8 * sizeof(Src) * i);
     d[ow] = v;
   }
 }
 
-// im2col of a zero-bordered byte image xp (C, Hp, Wp) into words of R bytes:
-// byte row rb = (c, kh, kw) goes to byte rb % R of word (rb / R) * stride + pixel,
-// pixel = oh OW + ow; rows past C KH KW read zeros, pixels OH OW .. ldn-1 are 0.
-template <int R, typename Word>
-void im2col_words(const uint8_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t SH,
-                  int64_t SW, int64_t OH, int64_t OW, const uint8_t* zeros, Word* out, int64_t stride,
-                  int64_t ldn) {
+// im2col of a zero-bordered image xp (C, Hp, Wp) of elements Src into words
+// of R elements: row r = (c, kh, kw) goes to element r % R of word
+// (r / R) * stride + pixel, pixel = oh OW + ow; rows past C KH KW read zeros,
+// pixels OH OW .. ldn-1 are 0.
+template <int R, typename Src, typename Word>
+void im2col_words(const Src* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t SH,
+                  int64_t SW, int64_t OH, int64_t OW, const Src* zeros, Word* out, int64_t stride, int64_t ldn) {
   const bool avx512 = use_avx512_kernels();
   const int64_t rows = C * KH * KW, groups = (rows + R - 1) / R;
   for (int64_t gr = 0; gr < groups; ++gr) {
-    const uint8_t* base[R];
+    const Src* base[R];
     bool real[R];
     for (int i = 0; i < R; ++i) {
       const int64_t r = gr * R + i;
@@ -167,14 +193,12 @@ void im2col_words(const uint8_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t 
     }
     Word* o = out + gr * stride;
     for (int64_t oh = 0; oh < OH; ++oh) {
-      const uint8_t* s[R];
+      const Src* s[R];
       for (int i = 0; i < R; ++i) s[i] = real[i] ? base[i] + oh * SH * Wp : zeros;
-      if (SW == 1 && avx512)
-        interleave_row_avx512<R, Word>(s, o + oh * OW, OW);
-      else if (SW == 1)
-        interleave_row<R, Word>(s, o + oh * OW, OW);
+      if (SW == 1)
+        interleave<R, Src, Word>(s, o + oh * OW, OW, avx512);
       else
-        interleave_row_strided<R, Word>(s, SW, o + oh * OW, OW);
+        interleave_row_strided<R, Src, Word>(s, SW, o + oh * OW, OW);
     }
     std::fill(o + OH * OW, o + ldn, Word(0));
   }
@@ -226,6 +250,38 @@ Workspace& workspace() {
   return ws;
 }
 
+// Word planes of an image's codes xg (ICg, H, W): (a, nw, Hp, Wp) elements
+// of type Word (B = 8 sizeof(Word) bits), zero border of (PH, PW), bit b of
+// element w = bit l of the code of channel B w + b. Each element is built
+// from sizeof(Word) byte planes over the whole H x W image (long vector
+// loops), then copied row by row into the border. Returns ws.wpadded.
+template <typename Word>
+const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t W, int a, int64_t PH,
+                              int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
+  constexpr int R = sizeof(Word);  // byte planes per element
+  const bool avx512 = use_avx512_kernels();
+  const int64_t HW = H * W;
+  ws.wpadded.assign((a * nw * Hp * Wp * R + 7) / 8, 0);
+  Word* out = reinterpret_cast<Word*>(ws.wpadded.data());
+  ws.planes.resize(R * HW);
+  ws.wplane.resize(HW);
+  Word* row = reinterpret_cast<Word*>(ws.wplane.data());
+  for (int l = 0; l < a; ++l)
+    for (int64_t w = 0; w < nw; ++w) {
+      const uint8_t* bytes[R];
+      for (int b8 = 0; b8 < R; ++b8) {
+        const uint8_t* src[8];
+        for (int b = 0; b < 8; ++b) src[b] = xg + (8 * R * w + 8 * b8 + b) * HW;
+        to_bit_plane(src, l, &ws.planes[b8 * HW], HW);
+        bytes[b8] = &ws.planes[b8 * HW];
+      }
+      interleave<R, uint8_t, Word>(bytes, row, HW, avx512);
+      for (int64_t h = 0; h < H; ++h)
+        std::memcpy(out + ((l * nw + w) * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(Word));
+    }
+  return out;
+}
+
 }  // namespace
 
 void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) const {
@@ -236,7 +292,7 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
   Workspace& ws = workspace();
   // A zero row for the padding rows of the last im2col word and the missing
   // channels of the last bit-plane byte (never written).
-  const size_t zeros = size_t(std::max({Wp, OW * g.SW + 1, H * W}));
+  const size_t zeros = 8 * size_t(std::max({Wp, OW * g.SW + 1, H * W}));  // bytes, room for 64-bit elements
   if (ws.zeros.size() < zeros) ws.zeros.assign(zeros, 0);
   const int a = abits_;
   for (int64_t gr = 0; gr < g.groups; ++gr) {
@@ -248,38 +304,39 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
       for (int64_t c = 0; c < ICg_; ++c)
         for (int64_t h = 0; h < H; ++h)
           std::memcpy(&ws.padded[(c * Hp + h + g.PH) * Wp + g.PW], xg + (c * H + h) * W, W);
-      im2col_words<4, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
+      im2col_words<4, uint8_t, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
                                 reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
-    } else if (block_ == 64) {
-      // Word-planar bit planes with a zero border: (a, ICg/64, Hp, Wp) uint64,
-      // bit b of word w = bit l of the code of channel 64 w + b. Built over
-      // whole images (8 byte planes, then interleaved into words), so that
-      // im2col only copies rows of words.
-      const bool avx512 = use_avx512_kernels();
-      ws.wpadded.assign(a * CBg_ * Hp * Wp, 0);
-      ws.planes.resize(8 * H * W);
-      ws.wplane.resize(H * W);
-      for (int l = 0; l < a; ++l)
-        for (int64_t wd = 0; wd < CBg_; ++wd) {
-          const uint8_t* bytes[8];
-          for (int64_t b8 = 0; b8 < 8; ++b8) {
-            const uint8_t* src[8];
-            for (int64_t b = 0; b < 8; ++b) src[b] = xg + (64 * wd + 8 * b8 + b) * H * W;
-            to_bit_plane(src, l, &ws.planes[b8 * H * W], H * W);
-            bytes[b8] = &ws.planes[b8 * H * W];
-          }
-          if (avx512)
-            interleave_row_avx512<8, uint64_t>(bytes, ws.wplane.data(), H * W);
-          else
-            interleave_row<8, uint64_t>(bytes, ws.wplane.data(), H * W);
-          for (int64_t h = 0; h < H; ++h)
-            std::memcpy(&ws.wpadded[((l * CBg_ + wd) * Hp + h + g.PH) * Wp + g.PW], &ws.wplane[h * W],
-                        W * sizeof(uint64_t));
-        }
+    } else if (block_ > 8) {
+      // Word planes (a, ICg/B, Hp, Wp) of B-bit elements, bit b of element w =
+      // bit l of the code of channel B w + b, built over whole images; im2col
+      // then copies (B = 64) or interleaves (B = 16, 32) rows of elements.
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
-      for (int l = 0; l < a; ++l)
-        im2col_copy_words(&ws.wpadded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
-                          colq + l * ldn, a * ldn, ldn);
+      const int64_t nw = CBg_;
+      switch (block_) {
+        case 64: {
+          const uint64_t* planes = build_word_planes<uint64_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
+          for (int l = 0; l < a; ++l)
+            im2col_copy_words(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                              colq + l * ldn, a * ldn, ldn);
+          break;
+        }
+        case 32: {
+          const uint32_t* planes = build_word_planes<uint32_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
+          for (int l = 0; l < a; ++l)
+            im2col_words<2, uint32_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                                OW, reinterpret_cast<const uint32_t*>(ws.zeros.data()),
+                                                colq + l * ldn, a * ldn, ldn);
+          break;
+        }
+        default: {
+          const uint16_t* planes = build_word_planes<uint16_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
+          for (int l = 0; l < a; ++l)
+            im2col_words<4, uint16_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                                OW, reinterpret_cast<const uint16_t*>(ws.zeros.data()),
+                                                colq + l * ldn, a * ldn, ldn);
+          break;
+        }
+      }
     } else {
       // Byte-planar bit planes with a zero border: (a, CBg, Hp, Wp). Each
       // plane is built over whole H x W images (long vector loops) in
@@ -297,7 +354,7 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
         }
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
       for (int l = 0; l < a; ++l)
-        im2col_words<8, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+        im2col_words<8, uint8_t, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
                                   ws.zeros.data(), colq + l * ldn, a * ldn, ldn);
     }
     int_gemm(w, ws.col.data(), ldn, OHW, A + gr * OCg_ * OHW, OHW);

@@ -92,13 +92,17 @@ TEST_CASE("IntConv rejects a bad geometry") {
   CHECK_THROWS_WITH(c.geom().out_h(3), Catch::Contains("does not fit"));
 }
 
-TEST_CASE("bitplane conv with 64-channel word planes (groups' channels a multiple of 64), both paths") {
+TEST_CASE("bitplane conv with 16/32/64-channel word planes, both paths") {
   set_num_threads(2);
   Rng rng(14);
   const IntConvGeom shapes[] = {
       {128, 32, 3, 3, 2, 1, 1, 0, 2},  // 64 channels per group, strides (2, 1), padding (1, 0)
       {64, 16, 1, 1, 2, 2, 0, 0, 1},   // 1x1 stride 2
-      {192, 24, 2, 3, 1, 1, 1, 2, 1},  // three words, odd kernel
+      {192, 24, 2, 3, 1, 1, 1, 2, 1},  // three 64-bit words, odd kernel
+      {32, 8, 3, 3, 1, 1, 1, 1, 1},    // 32-bit elements
+      {96, 12, 3, 3, 2, 2, 1, 1, 3},   // 32 channels per group, stride 2
+      {48, 12, 3, 3, 1, 2, 1, 1, 3},   // 16-bit elements
+      {16, 6, 1, 3, 1, 1, 0, 1, 1},    // 16-bit elements, 3 taps (a partial last word)
   };
   for (bool portable : {false, true}) {
     force_portable(portable);
