@@ -30,7 +30,7 @@ static std::string grouped(int64_t n) {
 
 nlohmann::ordered_json size_json(const ModelSpec& spec, const std::string& wbits,
                                  const std::vector<int>& stage_bits, int abits, double width) {
-  SizeReport r = size_report(spec, stage_bits);
+  SizeReport r = size_report(spec, stage_bits, abits);
   nlohmann::ordered_json j;
   j["model"] = spec.name;
   j["wbits"] = wbits;
@@ -55,7 +55,7 @@ nlohmann::ordered_json size_json(const ModelSpec& spec, const std::string& wbits
   j["weight_bytes"] = r.weight_bytes;
   j["total_bytes"] = r.total_bytes;
   j["fp32_bytes"] = r.fp32_bytes;
-  j["size_kind"] = "computed";  // not yet measured from a packed export
+  j["size_kind"] = "packed";  // total_bytes = the tensor bytes of `taper export`'s file
   return j;
 }
 
@@ -69,7 +69,7 @@ int cmd_summary(int argc, char** argv) {
   bool as_json = args.flag("--json");
   ModelChoice c = read_model_choice(args, args.positional()[0]);
   args.finish();
-  SizeReport r = size_report(c.spec, c.stage_bits);
+  SizeReport r = size_report(c.spec, c.stage_bits, c.abits);
 
   if (as_json) {
     nlohmann::ordered_json j = size_json(c.spec, c.wbits, c.stage_bits, c.abits, c.width);
@@ -102,10 +102,9 @@ int cmd_summary(int argc, char** argv) {
   std::printf("quantized weight bytes  %s\n", grouped(r.quantized_weight_bytes).c_str());
   std::printf("weight bytes            %s   (all conv/linear weights at their bits)\n",
               grouped(r.weight_bytes).c_str());
-  std::printf("total bytes             %s   (+ biases, folded batch norm, unfoldable scales)\n",
+  std::printf("total bytes             %s   (the packed file's tensors: taper export)\n",
               grouped(r.total_bytes).c_str());
   std::printf("fp32 bytes              %s   (the same network in float32)\n", grouped(r.fp32_bytes).c_str());
-  std::printf("sizes are computed from the layer shapes and bits, not measured from an export\n");
   if (c.match)
     std::printf("\nmatched size: width %.3f gives %s weight bytes <= %s of --wbits %s at width 1\n", c.width,
                 grouped(r.weight_bytes).c_str(), grouped(c.match->target_weight_bytes).c_str(),

@@ -466,7 +466,7 @@ int cmd_train(int argc, char** argv) {
     resume_folder(run, ckpt);
   else
     create_folder(run);
-  const SizeReport size = size_report(run.model->spec(), run.model->options().stage_bits);
+  const SizeReport size = size_report(run.model->spec(), run.model->options().stage_bits, run.model->options().abits);
   print_start(run, size);
 
   LoaderOptions lo;

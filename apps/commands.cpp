@@ -4,6 +4,7 @@ namespace taper::app {
 
 int cmd_bench(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
 int cmd_summary(int argc, char** argv);
 int cmd_train(int argc, char** argv);
@@ -13,6 +14,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"train", "train a network on a data set (checkpoints, resume, metrics, curves)", cmd_train},
       {"eval", "measure a checkpoint on a data set", cmd_eval},
+      {"export", "write the packed low-bit model file of a checkpoint (integer engine)", cmd_export},
       {"summary", "layers, bits and sizes of a model under a bit policy", cmd_summary},
       {"forward", "run a network on tensors from a safetensors file (PyTorch interop)", cmd_forward},
       {"bench", "time training steps and inference forwards (same fields as the PyTorch anchor)", cmd_bench},

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "data/dataset.h"
@@ -23,7 +24,17 @@ struct EvalResult {
   int64_t count = 0;  // images
 };
 
-// The model in evaluation mode (running statistics, no gradients) over all of d.
-EvalResult evaluate(Model& model, const Dataset& d, const Transform& transform, int batch);
+// Logits (N, classes) of a batch of images x (N, C, H, W), already transformed.
+using ForwardFn = std::function<const Tensor&(Var& x)>;
+// Called with each batch's logits and labels.
+using LogitsFn = std::function<void(const Tensor& logits, const std::vector<int64_t>& labels)>;
+
+// The model in evaluation mode (running statistics, no gradients) over all
+// of d (under mpirun, each rank a shard; on_logits is then not called).
+EvalResult evaluate(Model& model, const Dataset& d, const Transform& transform, int batch,
+                    const LogitsFn& on_logits = nullptr);
+// Any forward (the packed integer engine) over all of d, in one process.
+EvalResult evaluate(const ForwardFn& forward, const Dataset& d, const Transform& transform, int batch,
+                    const LogitsFn& on_logits = nullptr);
 
 }  // namespace taper::app

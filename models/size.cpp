@@ -1,6 +1,7 @@
 #include "models/size.h"
 
 #include "engine/error.h"
+#include "models/packed_plan.h"
 
 namespace taper {
 
@@ -19,21 +20,10 @@ int64_t weight_params(const LayerSpec& L) {
 
 int64_t packed_bytes(int64_t params, int bits) { return (params * bits + 7) / 8; }
 
-// Whether layer i's output goes only to one batch norm (so a binarizer scale folds into it).
-static bool only_consumer_is_batchnorm(const ModelSpec& spec, int i) {
-  int consumers = 0;
-  bool bn = false;
-  for (const auto& L : spec.layers)
-    for (int in : L.inputs)
-      if (in == i) {
-        ++consumers;
-        bn = L.type == LayerType::batchnorm;
-      }
-  return consumers == 1 && bn;
-}
-
-SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits, bool binarize_per_tensor) {
+SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits, int abits,
+                       bool binarize_per_tensor) {
   SizeReport r;
+  const PackedPlan plan = plan_packed(spec, stage_bits, abits, binarize_per_tensor);
   double bit_sum = 0.0;
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& L = spec.layers[i];
@@ -41,15 +31,12 @@ SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits
     row.name = L.name;
     row.type = layer_type_name(L.type);
     row.stage = L.stage;
+    for (const PackedTensor& t : plan.layers[i].tensors) row.bytes += t.bytes();
     if (L.has_weights()) {
       row.params = weight_params(L);
       row.bias_params = L.bias ? L.out_shape[0] : 0;
       row.wbits = layer_wbits(L, stage_bits);
-      int64_t wbytes = packed_bytes(row.params, row.wbits);
-      int64_t scales = 0;
-      if (row.wbits == 1 && !only_consumer_is_batchnorm(spec, static_cast<int>(i)))
-        scales = binarize_per_tensor ? 1 : L.out_shape[0];
-      row.bytes = wbytes + 4 * (row.bias_params + scales);
+      const int64_t wbytes = packed_bytes(row.params, row.wbits);
       r.weight_bytes += wbytes;
       r.fp32_bytes += 4 * (row.params + row.bias_params);
       if (L.quantizable()) {
@@ -58,9 +45,8 @@ SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits
         bit_sum += static_cast<double>(row.params) * row.wbits;
       }
     } else if (L.type == LayerType::batchnorm) {
-      row.params = 2 * L.out_shape[0];  // gamma, beta; deployed as a folded scale and shift
-      row.bytes = 4 * row.params;
-      r.fp32_bytes += row.bytes;
+      row.params = 2 * L.out_shape[0];  // gamma, beta
+      r.fp32_bytes += 4 * 3 * L.out_shape[0];  // deployed in float32 as mean, scale, shift
     }
     r.total_bytes += row.bytes;
     r.layers.push_back(row);

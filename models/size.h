@@ -5,17 +5,21 @@
 //   weight_bytes           every conv and linear weight at its bits,
 //                          full-precision layers at 32 — the model size of
 //                          the equal-size study (biases and BN left out)
-//   total_bytes            weight_bytes plus what a deployed model also keeps
-//                          in float32: biases, batch norm folded to a scale
-//                          and a shift per channel, and binarizer scales that
-//                          cannot fold into a batch norm (a 1-bit layer whose
-//                          only consumer is a batch norm folds its scale in)
+//   total_bytes            the bytes of every tensor of the packed model file
+//                          (`taper export`, docs/packed-format.md) for these
+//                          weight and activation bits, exactly: packed codes,
+//                          folded thresholds, binarizer scales that do not
+//                          fold, biases, float batch norms (mean, scale,
+//                          shift) and full-precision layers in float32
+//                          (models/packed_plan.h decides which is which); the
+//                          file adds only its header
 //   fp32_bytes             the same network with every weight at 32 bits
+//                          (biases included, each batch norm as 3 floats
+//                          per channel)
 //   avg_weight_bits        sum(params * bits) / sum(params) over the
 //                          quantizable (staged) layers
 //
-// This is a computed size: until packed export exists, nothing is written
-// at these sizes, and printouts say so.
+// tests/test_packed_size.cpp checks total_bytes against exported files.
 #pragma once
 
 #include <string>
@@ -49,7 +53,7 @@ int layer_wbits(const LayerSpec& layer, const std::vector<int>& stage_bits);
 int64_t weight_params(const LayerSpec& layer);  // 0 for layers without weights
 int64_t packed_bytes(int64_t params, int bits);
 
-SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits,
+SizeReport size_report(const ModelSpec& spec, const std::vector<int>& stage_bits, int abits = 32,
                        bool binarize_per_tensor = false);
 
 // "At the size of": the largest width multiplier W (on a 0.001 grid, up to

@@ -86,9 +86,9 @@ TEST_CASE("Table I: average weight bits") {
   CHECK(avg_bits("resnet20", "32") == 32.0);
 }
 
-TEST_CASE("size report of resnet20 4-2-1") {
+TEST_CASE("size report of resnet20 4-2-1 a2") {
   ModelSpec spec = model("resnet20");
-  SizeReport r = size_report(spec, {4, 2, 1});
+  SizeReport r = size_report(spec, {4, 2, 1}, 2);
   CHECK(r.quantized_params == 13824 + 51200 + 204800);
   CHECK(r.quantized_weight_bytes == 13824 * 4 / 8 + 51200 * 2 / 8 + 204800 / 8);
   // Plus the full-precision stem (432) and output layer (64 * 10) at 32 bits.
@@ -96,10 +96,16 @@ TEST_CASE("size report of resnet20 4-2-1") {
   int64_t bn_channels = 0;
   for (const auto& L : spec.layers)
     if (L.type == LayerType::batchnorm) bn_channels += L.out_shape[0];
-  // Extras: the output bias (10) and BN folded to 2 floats per channel; every
-  // binarized conv feeds a batch norm, so its scale folds and costs nothing.
-  CHECK(r.total_bytes == r.weight_bytes + 4 * (10 + 2 * bn_channels));
-  CHECK(r.fp32_bytes == 4 * (432 + 13824 + 51200 + 204800 + 640 + 10 + 2 * bn_channels));
+  // The packed file (models/packed_plan.h): the first conv of every block
+  // whose input is codes (all but s1b1's, whose input is the float ReLU) is
+  // folded with its batch norm and qact into 3 int32 thresholds and an int8
+  // direction per channel: 2 x 16 + 3 x 32 + 3 x 64 = 320 channels. Every
+  // other batch norm stays float (mean, scale, shift). The 1-bit convs of
+  // stage 3 that are not folded (3 x conv2 and the shortcut) keep 64 float
+  // scales each; plus the output bias (10).
+  const int64_t folded = 2 * 16 + 3 * 32 + 3 * 64;
+  CHECK(r.total_bytes == r.weight_bytes + 4 * 10 + 4 * 4 * 64 + 13 * folded + 12 * (bn_channels - folded));
+  CHECK(r.fp32_bytes == 4 * (432 + 13824 + 51200 + 204800 + 640 + 10 + 3 * bn_channels));
   int64_t sum = 0;
   for (const auto& row : r.layers) sum += row.bytes;
   CHECK(sum == r.total_bytes);

@@ -1,0 +1,509 @@
+#include "models/packed_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "layers/add.h"
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "layers/pool.h"
+#include "models/export.h"
+#include "models/packed_plan.h"
+#include "models/size.h"
+#include "quant/int_conv.h"
+#include "quant/int_gemm.h"
+#include "quant/pack.h"
+#include "quant/policy.h"
+#include "quant/thresholds.h"
+
+namespace taper {
+
+namespace {
+
+// A value between layers: a-bit codes (u8) or float32, with its batch
+// dimension first.
+struct Value {
+  bool codes = false;
+  Shape shape;                 // (N, ...)
+  std::vector<uint8_t> q;      // codes, when codes
+  Var own;                     // a float value this layer computed itself
+  Var* f = nullptr;            // the float value (own, or a float op's output)
+};
+
+}  // namespace
+
+struct PackedModel::Layer {
+  const LayerSpec* L = nullptr;
+  PackedLayer plan;
+  Value own;
+  Value* out = nullptr;  // own, or the input's value for a layer that passes it on
+  // int_layer
+  std::unique_ptr<IntConv> iconv;      // conv
+  IntGemmWeights gemm;                 // linear
+  std::vector<int32_t> acc;            // (N, C, HW) accumulators
+  std::vector<int32_t> acc_t;          // linear: (C, ldn) as int_gemm writes it
+  std::vector<uint8_t> col;            // linear: int_gemm column buffer
+  ActThresholds th;                    // folded
+  std::vector<float> acc_scale;        // unfolded: (C)
+  std::vector<float> bias;             // unfolded int_layer: (C) or empty
+  // float conv/linear (float_layer, float_q_layer)
+  std::unique_ptr<Conv2d> conv;
+  std::unique_ptr<Linear> linear;
+  Var weight, bias_var;
+  // batch norm: (C) each
+  std::vector<float> bn_mean, bn_scale, bn_shift;
+  // float ops
+  std::unique_ptr<MaxPool2d> maxpool;
+  std::unique_ptr<AvgPool2d> avgpool;
+  std::unique_ptr<GlobalAvgPool> gap;
+  std::unique_ptr<Add> add;
+  Var deq_a, deq_b;  // inputs dequantized from codes
+  int64_t resident = 0;
+};
+
+namespace {
+
+using Layer = PackedModel::Layer;
+
+const std::string& meta(const SafeTensors& st, const std::string& key) {
+  auto it = st.metadata.find(key);
+  check(it != st.metadata.end(), st.source, ": packed model metadata has no \"", key,
+        "\" (the file is not a complete taper packed model)");
+  return it->second;
+}
+
+std::vector<double> meta_doubles(const SafeTensors& st, const std::string& key) {
+  try {
+    return nlohmann::json::parse(meta(st, key)).get<std::vector<double>>();
+  } catch (const nlohmann::json::exception&) {
+    fail(st.source, ": packed model metadata \"", key, "\" is not a JSON list of numbers");
+  }
+}
+
+const StEntry& entry(const SafeTensors& st, const std::string& name) { return st.entries.at(name); }
+
+// A float tensor's values; Error naming the tensor when one is not finite.
+std::vector<float> floats(const SafeTensors& st, const std::string& name) {
+  const StEntry& e = entry(st, name);
+  std::vector<float> v(e.bytes.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), e.bytes.data(), e.bytes.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    check(std::isfinite(v[i]), st.source, ": tensor '", name, "' element ", i, " is ", v[i],
+          " (corrupted file?)");
+  return v;
+}
+
+Tensor float_tensor(const SafeTensors& st, const std::string& name, const Shape& shape) {
+  std::vector<float> v = floats(st, name);
+  return Tensor::from(shape, v);
+}
+
+// The weight codes of a quantized layer (n of them at k bits), unpacked.
+std::vector<uint8_t> codes_of(const SafeTensors& st, const std::string& name, int64_t n, int k) {
+  const StEntry& e = entry(st, name);
+  const int64_t used = (n * k) % 8;
+  if (used && !e.bytes.empty())
+    check((static_cast<uint8_t>(e.bytes.back()) >> used) == 0, st.source, ": tensor '", name,
+          "': the unused high bits of the last byte are not zero (corrupted file?)");
+  std::vector<uint8_t> q(n);
+  unpack_codes(reinterpret_cast<const uint8_t*>(e.bytes.data()), n, k, q.data());
+  return q;
+}
+
+void dequantize(const Value& v, Var& out, float P) {
+  out.data.resize(v.shape);
+  float* y = out.data.data();
+  const int64_t n = out.data.numel();
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(v.q[i]) / P;  // the quantizer's value p / P
+}
+
+}  // namespace
+
+PackedModel::~PackedModel() = default;
+
+PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
+  const std::string& file = st.source.empty() ? std::string("in-memory packed model") : st.source;
+  check(is_packed_file(st), file, ": not a taper packed model (metadata \"format\" is not \"", kPackedFormat,
+        "\"; make one with taper export)");
+  check(meta(st, "format_version") == std::to_string(kPackedFormatVersion), file, ": packed format version \"",
+        meta(st, "format_version"), "\", but this taper reads version ", kPackedFormatVersion,
+        " (export the checkpoint again with this taper)");
+  spec_ = parse_model_json(meta(st, "model_json"), file + " (packed model_json)");
+  double width = 0.0;
+  try {
+    width = std::stod(meta(st, "width"));
+  } catch (const std::logic_error&) {
+    fail(file, ": packed model metadata \"width\" is not a number");
+  }
+  if (width != 1.0) spec_ = apply_width(spec_, width);
+  wbits_ = meta(st, "wbits");
+  const std::vector<int> stage_bits = parse_wbits(wbits_, spec_.num_stages);
+  check(bits_to_string(stage_bits) == meta(st, "stage_bits"), file,
+        ": packed model metadata \"stage_bits\" does not match \"wbits\"");
+  abits_ = parse_abits(meta(st, "abits"));
+  check(meta(st, "classes") == std::to_string(spec_.classes), file, ": packed model metadata \"classes\" is ",
+        meta(st, "classes"), " but the model JSON has ", spec_.classes);
+  const std::string& per_tensor = meta(st, "binarize_per_tensor");
+  check(per_tensor == "0" || per_tensor == "1", file, ": metadata \"binarize_per_tensor\" must be \"0\" or \"1\"");
+  const PackedPlan plan = plan_packed(spec_, stage_bits, abits_, per_tensor == "1");
+  check_packable(spec_, plan);
+  mean_ = meta_doubles(st, "normalize_mean");
+  std_ = meta_doubles(st, "normalize_std");
+  check(mean_.size() == std_.size() && (mean_.empty() || int64_t(mean_.size()) == spec_.input[0]), file,
+        ": the input normalization has ", mean_.size(), " means and ", std_.size(), " deviations for ",
+        spec_.input[0], " input channels");
+  for (double s : std_) check(s > 0.0 && std::isfinite(s), file, ": normalize_std holds ", s, " (must be > 0)");
+
+  // The layer list in the metadata must describe the same plan.
+  nlohmann::json layers;
+  try {
+    layers = nlohmann::json::parse(meta(st, "layers"));
+  } catch (const nlohmann::json::exception&) {
+    fail(file, ": packed model metadata \"layers\" is not JSON");
+  }
+  check(layers.is_array() && layers.size() == spec_.layers.size(), file, ": metadata \"layers\" must list the ",
+        spec_.layers.size(), " layers of model ", spec_.name);
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    const nlohmann::json& row = layers[i];
+    const LayerSpec& L = spec_.layers[i];
+    const bool ok = row.is_object() && row.value("name", "") == L.name &&
+                    row.value("role", "") == packed_role_name(plan.layers[i].role) &&
+                    (!L.has_weights() || row.value("wbits", 0) == plan.layers[i].wbits);
+    check(ok, file, ": metadata \"layers\" entry ", i, " (", row.dump(), ") does not match layer '", L.name,
+          "' of the model (role ", packed_role_name(plan.layers[i].role), ", ", plan.layers[i].wbits,
+          " bits): mismatched packed file");
+  }
+
+  // Every planned tensor, with its dtype and shape, and nothing else.
+  size_t planned = 0;
+  for (const PackedLayer& pl : plan.layers)
+    for (const PackedTensor& t : pl.tensors) {
+      ++planned;
+      auto it = st.entries.find(t.name);
+      check(it != st.entries.end(), file, ": tensor '", t.name, "' is missing (model ", spec_.name, ", wbits ",
+            wbits_, ", abits ", abits_, ")");
+      check(it->second.dtype == t.dtype && it->second.shape == t.shape, file, ": tensor '", t.name, "' is ",
+            it->second.dtype, " ", shape_str(it->second.shape), " but the model needs ", t.dtype, " ",
+            shape_str(t.shape), ": mismatched packed file");
+      check(int64_t(it->second.bytes.size()) == t.bytes(), file, ": tensor '", t.name, "' has ",
+            it->second.bytes.size(), " bytes, expected ", t.bytes());
+    }
+  if (planned != st.entries.size())
+    for (const auto& kv : st.entries) {
+      bool known = false;
+      for (const PackedLayer& pl : plan.layers)
+        for (const PackedTensor& t : pl.tensors) known = known || t.name == kv.first;
+      check(known, file, ": tensor '", kv.first, "' does not belong to packed model ", spec_.name,
+            ": mismatched packed file");
+    }
+
+  // Build the layers.
+  const float P = abits_ < 32 ? static_cast<float>((1 << abits_) - 1) : 0.0f;
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    auto l = std::make_unique<Layer>();
+    l->L = &spec_.layers[i];
+    l->plan = plan.layers[i];
+    const LayerSpec& L = *l->L;
+    const PackedLayer& pl = l->plan;
+    const std::string& name = L.name;
+    if (L.has_weights() && pl.wbits < 32) {
+      const int k = pl.wbits;
+      const int64_t C = L.out_shape[0], n = weight_params(L);
+      const std::vector<uint8_t> q = codes_of(st, name + ".weight", n, k);
+      std::vector<float> s;  // binarizer scales per output channel
+      if (k == 1 && !pl.folded) {
+        s = floats(st, name + ".scale");
+        if (s.size() == 1) s.assign(C, s[0]);
+      }
+      if (L.bias) l->bias = floats(st, name + ".bias");
+      if (pl.role == PackedRole::int_layer) {
+        const IntKernel kernel = preferred_int_kernel(k, abits_);
+        if (L.type == LayerType::conv) {
+          IntConvGeom g;
+          g.IC = L.in_shape[0], g.OC = C, g.KH = L.kernel_h, g.KW = L.kernel_w;
+          g.SH = L.stride_h, g.SW = L.stride_w, g.PH = L.pad_h, g.PW = L.pad_w, g.groups = L.groups;
+          l->iconv = std::make_unique<IntConv>(g, q.data(), k, abits_, kernel);
+          l->resident += l->iconv->resident_bytes();
+        } else {
+          l->gemm = prepare_int_gemm(q.data(), C, L.in_shape[0], k, abits_, kernel);
+          l->resident += l->gemm.resident_bytes();
+        }
+        if (pl.folded) {
+          const std::string bn = [&] {
+            for (size_t j = i + 1; j < spec_.layers.size(); ++j)
+              if (plan.layers[j].role == PackedRole::folded_bn && spec_.layers[j].inputs[0] == int(i))
+                return spec_.layers[j].name;
+            fail(file, ": internal error: no folded batch norm after '", name, "'");
+          }();
+          ActThresholds& th = l->th;
+          th.abits = abits_, th.C = C, th.P = (int64_t(1) << abits_) - 1;
+          const StEntry& d = entry(st, bn + ".direction");
+          th.dir.resize(C);
+          std::memcpy(th.dir.data(), d.bytes.data(), C);
+          const StEntry& u = entry(st, bn + ".thresholds");
+          th.u.resize(C * th.P);
+          std::memcpy(th.u.data(), u.bytes.data(), u.bytes.size());
+          for (int64_t c = 0; c < C; ++c) {
+            check(th.dir[c] >= -1 && th.dir[c] <= 1, file, ": tensor '", bn, ".direction' channel ", c, " is ",
+                  int(th.dir[c]), " (must be -1, 0 or 1; corrupted file?)");
+            for (int64_t t = 1; t < th.P; ++t)
+              check(th.u[c * th.P + t - 1] <= th.u[c * th.P + t], file, ": tensor '", bn, ".thresholds' channel ",
+                    c, " is not non-decreasing (corrupted file?)");
+          }
+          l->resident += 4 * int64_t(th.u.size()) + C;
+        } else {
+          const int64_t Lk = code_max(k);
+          l->acc_scale.resize(C);
+          for (int64_t c = 0; c < C; ++c)
+            l->acc_scale[c] = static_cast<float>((k == 1 ? double(s[c]) : 1.0) / (double(Lk) * double(P)));
+          l->resident += 4 * (C + int64_t(l->bias.size()));
+        }
+      } else {  // float_q_layer: the training grid, expanded once
+        Shape ws = L.type == LayerType::conv ? Shape{C, L.in_shape[0] / L.groups, L.kernel_h, L.kernel_w}
+                                             : Shape{C, L.in_shape[0]};
+        l->weight = Var(Tensor(ws));
+        float* w = l->weight.data.data();
+        const int64_t per_row = n / C;
+        for (int64_t j = 0; j < n; ++j) w[j] = code_to_grid(q[j], k, k == 1 ? s[j / per_row] : 1.0f);
+        if (L.bias) l->bias_var = Var(Tensor::from({C}, l->bias));
+        l->resident += 4 * (n + int64_t(l->bias.size()));
+      }
+    } else if (L.has_weights()) {  // full precision
+      const int64_t C = L.out_shape[0];
+      Shape ws = L.type == LayerType::conv ? Shape{C, L.in_shape[0] / L.groups, L.kernel_h, L.kernel_w}
+                                           : Shape{C, L.in_shape[0]};
+      l->weight = Var(float_tensor(st, name + ".weight", ws));
+      if (L.bias) l->bias_var = Var(float_tensor(st, name + ".bias", {C}));
+      l->resident += 4 * (l->weight.data.numel() + l->bias_var.data.numel());
+    }
+    if (L.has_weights() && pl.role != PackedRole::int_layer) {
+      if (L.type == LayerType::conv) {
+        Conv2dParams p;
+        p.in_channels = L.in_shape[0], p.out_channels = L.out_channels;
+        p.kernel_h = L.kernel_h, p.kernel_w = L.kernel_w, p.stride_h = L.stride_h, p.stride_w = L.stride_w;
+        p.pad_h = L.pad_h, p.pad_w = L.pad_w, p.groups = L.groups;
+        l->conv = std::make_unique<Conv2d>(p);
+      } else {
+        l->linear = std::make_unique<Linear>();
+      }
+    }
+    if (L.type == LayerType::batchnorm && pl.role == PackedRole::float_layer) {
+      l->bn_mean = floats(st, name + ".mean");
+      l->bn_scale = floats(st, name + ".scale");
+      l->bn_shift = floats(st, name + ".shift");
+      l->resident += 12 * int64_t(l->bn_mean.size());
+    }
+    if (L.type == LayerType::maxpool) l->maxpool = std::make_unique<MaxPool2d>(L.kernel_h, L.stride_h, L.pad_h);
+    if (L.type == LayerType::avgpool) l->avgpool = std::make_unique<AvgPool2d>(L.kernel_h, L.stride_h, L.pad_h);
+    if (L.type == LayerType::globalavgpool) l->gap = std::make_unique<GlobalAvgPool>();
+    if (L.type == LayerType::add) l->add = std::make_unique<Add>();
+    layers_.push_back(std::move(l));
+  }
+}
+
+int64_t PackedModel::resident_weight_bytes() const {
+  int64_t sum = 0;
+  for (const auto& l : layers_) sum += l->resident;
+  return sum;
+}
+
+const Tensor& PackedModel::forward(const Tensor& x) {
+  check(x.ndim() == 4 && x.dim(1) == spec_.input[0] && x.dim(2) == spec_.input[1] && x.dim(3) == spec_.input[2],
+        spec_.name, " (packed): input ", shape_str(x.shape()), " does not match the model's (N, ", spec_.input[0],
+        ", ", spec_.input[1], ", ", spec_.input[2], ")");
+  const int64_t N = x.dim(0);
+  const float P = abits_ < 32 ? static_cast<float>((1 << abits_) - 1) : 1.0f;
+  Tape tape;
+  tape.set_recording(false);
+  Value input;
+  input.own.data.copy_from(x);
+  input.f = &input.own;
+  input.shape = x.shape();
+  auto value = [&](int i) -> Value& { return i < 0 ? input : *layers_[i]->out; };
+  auto as_float = [&](Value& v, Var& scratch) -> Var& {
+    if (!v.codes) return *v.f;
+    dequantize(v, scratch, P);
+    return scratch;
+  };
+  auto batched = [&](const Shape& per_sample) {
+    Shape s{N};
+    s.append(per_sample.begin(), per_sample.end());
+    return s;
+  };
+
+  for (auto& lp : layers_) {
+    Layer& l = *lp;
+    const LayerSpec& L = *l.L;
+    Value& a = value(L.inputs[0]);
+    Value& o = l.own;
+    l.out = &o;
+    o.shape = batched(L.out_shape);
+    switch (l.plan.role) {
+      case PackedRole::int_layer: {
+        check(a.codes, spec_.name, ": internal error: layer '", L.name, "' expects codes");
+        const int64_t C = L.out_shape[0];
+        int64_t HW = 1;
+        if (L.type == LayerType::conv) {
+          HW = L.out_shape[1] * L.out_shape[2];
+          l.acc.resize(N * C * HW);
+          l.iconv->forward(a.q.data(), N, a.shape[2], a.shape[3], l.acc.data());
+        } else {
+          const int64_t K = L.in_shape[0], ldn = int_gemm_ldn(N);
+          l.col.resize(int_gemm_col_bytes(l.gemm, ldn));
+          pack_int_gemm_cols(l.gemm, a.q.data(), 1, K, N, l.col.data(), ldn);
+          l.acc_t.resize(C * ldn);
+          int_gemm(l.gemm, l.col.data(), ldn, N, l.acc_t.data(), ldn);
+          l.acc.resize(N * C);
+          for (int64_t m = 0; m < C; ++m)
+            for (int64_t j = 0; j < N; ++j) l.acc[j * C + m] = l.acc_t[m * ldn + j];
+        }
+        if (l.plan.folded) {
+          o.codes = true;
+          o.q.resize(N * C * HW);
+          apply_thresholds(l.th, l.acc.data(), N, HW, o.q.data());
+        } else {
+          o.codes = false;
+          o.own.data.resize(o.shape);
+          float* y = o.own.data.data();
+          const int32_t* A = l.acc.data();
+          for (int64_t img = 0; img < N; ++img)
+            for (int64_t c = 0; c < C; ++c) {
+              const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
+              const int64_t base = (img * C + c) * HW;
+              for (int64_t i = 0; i < HW; ++i) y[base + i] = static_cast<float>(A[base + i]) * s + b;
+            }
+          o.f = &o.own;
+        }
+        break;
+      }
+      case PackedRole::float_q_layer:
+      case PackedRole::float_layer:
+        o.codes = false;
+        switch (L.type) {
+          case LayerType::conv:
+          case LayerType::linear: {
+            Var& xin = as_float(a, l.deq_a);
+            Var* b = L.bias ? &l.bias_var : nullptr;
+            o.f = l.conv ? &l.conv->forward(xin, l.weight, b, tape) : &l.linear->forward(xin, l.weight, b, tape);
+            break;
+          }
+          case LayerType::batchnorm: {
+            const Tensor& xin = as_float(a, l.deq_a).data;
+            o.own.data.resize(xin.shape());
+            const int64_t C = xin.dim(1), HW = xin.numel() / (N * C);
+            const float* xp = xin.data();
+            float* yp = o.own.data.data();
+            for (int64_t img = 0; img < N; ++img)
+              for (int64_t c = 0; c < C; ++c) {
+                const float mu = l.bn_mean[c], scale = l.bn_scale[c], shift = l.bn_shift[c];
+                const float* xc = xp + (img * C + c) * HW;
+                float* yc = yp + (img * C + c) * HW;
+                for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+              }
+            o.f = &o.own;
+            break;
+          }
+          case LayerType::qact:  // abits 32: a ReLU
+          case LayerType::relu: {
+            const Tensor& xin = as_float(a, l.deq_a).data;
+            o.own.data.resize(xin.shape());
+            for (int64_t i = 0; i < xin.numel(); ++i) o.own.data[i] = xin[i] > 0.0f ? xin[i] : 0.0f;
+            o.f = &o.own;
+            break;
+          }
+          case LayerType::clamp: {
+            const Tensor& xin = as_float(a, l.deq_a).data;
+            o.own.data.resize(xin.shape());
+            for (int64_t i = 0; i < xin.numel(); ++i) o.own.data[i] = std::min(std::max(xin[i], L.lo), L.hi);
+            o.f = &o.own;
+            break;
+          }
+          case LayerType::avgpool: o.f = &l.avgpool->forward(as_float(a, l.deq_a), tape); break;
+          case LayerType::globalavgpool: o.f = &l.gap->forward(as_float(a, l.deq_a), tape); break;
+          case LayerType::add: {
+            Var& xa = as_float(a, l.deq_a);
+            Var& xb = as_float(value(L.inputs[1]), l.deq_b);
+            o.f = &l.add->forward(xa, xb, tape);
+            break;
+          }
+          default: fail(spec_.name, ": internal error: layer '", L.name, "' has no float form");
+        }
+        break;
+      case PackedRole::quantize: {
+        const Tensor& xin = a.f->data;
+        o.codes = true;
+        o.q.resize(xin.numel());
+        for (int64_t i = 0; i < xin.numel(); ++i) o.q[i] = static_cast<uint8_t>(act_code(xin[i], P));
+        break;
+      }
+      case PackedRole::folded_bn:
+      case PackedRole::folded_act: l.out = &a; break;  // the conv before computed the codes
+      case PackedRole::same:
+        switch (L.type) {
+          case LayerType::maxpool:
+            if (a.codes) {
+              o.codes = true;
+              const int64_t C = a.shape[1], H = a.shape[2], W = a.shape[3];
+              const int64_t OH = L.out_shape[1], OW = L.out_shape[2];
+              const int64_t k = L.kernel_h, s = L.stride_h, pad = L.pad_h;
+              o.q.resize(N * C * OH * OW);
+              for (int64_t p = 0; p < N * C; ++p) {
+                const uint8_t* xp = a.q.data() + p * H * W;
+                uint8_t* yp = o.q.data() + p * OH * OW;
+                for (int64_t oh = 0; oh < OH; ++oh)
+                  for (int64_t ow = 0; ow < OW; ++ow) {
+                    uint8_t m = 0;  // codes are >= 0 and every window holds at least one input
+                    for (int64_t kh = 0; kh < k; ++kh) {
+                      const int64_t h = oh * s - pad + kh;
+                      if (h < 0 || h >= H) continue;
+                      for (int64_t kw = 0; kw < k; ++kw) {
+                        const int64_t w = ow * s - pad + kw;
+                        if (w >= 0 && w < W) m = std::max(m, xp[h * W + w]);
+                      }
+                    }
+                    yp[oh * OW + ow] = m;
+                  }
+              }
+            } else {
+              o.codes = false;
+              o.f = &l.maxpool->forward(*a.f, tape);
+            }
+            break;
+          case LayerType::flatten:
+            o.codes = a.codes;
+            if (a.codes) {
+              o.q = a.q;
+            } else {
+              o.own.data.resize(o.shape);  // same numel: a reshape
+              std::memcpy(o.own.data.data(), a.f->data.data(), sizeof(float) * o.own.data.numel());
+              o.f = &o.own;
+            }
+            break;
+          case LayerType::relu:
+            if (!a.codes) {
+              o.codes = false;
+              o.own.data.resize(a.f->data.shape());
+              for (int64_t i = 0; i < o.own.data.numel(); ++i) {
+                const float v = a.f->data[i];
+                o.own.data[i] = v > 0.0f ? v : 0.0f;
+              }
+              o.f = &o.own;
+              break;
+            }
+            l.out = &a;  // codes are >= 0
+            break;
+          default: l.out = &a; break;  // dropout (eval), a qact on codes of the same bits
+        }
+        break;
+    }
+  }
+  Value& last = *layers_.back()->out;
+  check(!last.codes, spec_.name, ": the last layer must output float logits");
+  return last.f->data;
+}
+
+}  // namespace taper
