@@ -21,7 +21,9 @@
 #include "engine/profiler.h"
 #include "engine/rng.h"
 #include "layers/loss.h"
+#include "models/export.h"
 #include "models/model.h"
+#include "models/packed_model.h"
 #include "models/train_step.h"
 
 namespace taper::app {
@@ -29,7 +31,7 @@ namespace taper::app {
 static const char* kUsage =
     "usage: taper bench MODEL.json [--wbits SPEC] [--abits K] [--width W | --match-size S]\n"
     "                   [--batch 128] [--steps 12] [--warmup 2] [--threads 2] [--label NAME]\n"
-    "                   [--json]\n"
+    "                   [--packed] [--json]\n"
     "  Measures training and inference throughput on random data, as the\n"
     "  PyTorch peer script torch_anchor.py does for PyTorch:\n"
     "    weights initialized with seed 0; input (batch, C, H, W) standard normal,\n"
@@ -53,6 +55,11 @@ static const char* kUsage =
     "  --label NAME     the \"config\" field (default \"fp32\" when all weights and\n"
     "                   activations are 32-bit, else \"w<wbits>a<abits>\"; the width\n"
     "                   is not part of it)\n"
+    "  --packed         time the integer engine instead (models/packed_model.h): the\n"
+    "                   seed-0 weights are quantized, packed and loaded in memory as\n"
+    "                   taper export + load would (no file); no training phase\n"
+    "                   (train_img_s is null); needs --abits 1..8 where weights are\n"
+    "                   quantized\n"
     "  --json           one JSON line: model, config, threads, batch, train_img_s,\n"
     "                   infer_img_s, peak_rss_mb (throughputs in images/s, peak\n"
     "                   resident memory of the process so far in MiB, both rounded\n"
@@ -82,7 +89,7 @@ static double seconds_since(Clock::time_point t0) {
 }
 
 int cmd_bench(int argc, char** argv) {
-  Args args(argc, argv, {"--json", "--profile"});
+  Args args(argc, argv, {"--json", "--profile", "--packed"});
   if (args.help()) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -90,6 +97,7 @@ int cmd_bench(int argc, char** argv) {
   args.expect_positional(1, "the model file");
   const bool as_json = args.flag("--json");
   const bool profile = args.flag("--profile");
+  const bool packed = args.flag("--packed");
   const int64_t batch = args.get_int("--batch", 128, 1, 4096);
   const int64_t steps = args.get_int("--steps", 12, 1, 10000);
   const int64_t warmup = args.get_int("--warmup", 2, 0, 1000);
@@ -113,6 +121,49 @@ int cmd_bench(int argc, char** argv) {
   for (int64_t i = 0; i < x.data.numel(); ++i) xd[i] = rng.normal();
   std::vector<int64_t> labels(static_cast<size_t>(batch));  // (batch)
   for (auto& l : labels) l = static_cast<int64_t>(rng.below(static_cast<uint64_t>(c.spec.classes)));
+
+  if (packed) {
+    PackedModel pm(export_packed(model, c.wbits, c.width, {}, {}));
+    Clock::time_point t0;
+    std::unique_ptr<Profiler> profiler;
+    for (int64_t i = 0; i < warmup + steps; ++i) {
+      if (i == warmup) {
+        t0 = Clock::now();
+        if (profile) profiler = std::make_unique<Profiler>();
+      }
+      pm.forward(x.data);
+    }
+    const double infer_s = seconds_since(t0);
+    if (profiler) {
+      std::fprintf(stderr, "integer engine forward, per layer type and role (%lld forwards):\n",
+                   static_cast<long long>(steps));
+      profiler->print(stderr, static_cast<int>(steps), "per forward");
+    }
+    const double infer_img_s = round1(static_cast<double>(batch * steps) / infer_s);
+    const double rss_mb = round1(peak_rss_mb());
+    if (as_json) {
+      nlohmann::ordered_json j;
+      j["model"] = c.spec.name;
+      j["config"] = config;
+      j["threads"] = threads;
+      j["batch"] = batch;
+      j["train_img_s"] = nullptr;
+      j["infer_img_s"] = infer_img_s;
+      j["peak_rss_mb"] = rss_mb;
+      j["engine"] = "integer";
+      j["resident_weight_bytes"] = pm.resident_weight_bytes();
+      std::printf("%s\n", j.dump().c_str());
+      return 0;
+    }
+    std::printf("bench %s, %s (wbits %s, abits %d, width %g), packed integer engine\n", c.spec.name.c_str(),
+                config.c_str(), c.wbits.c_str(), c.abits, c.width);
+    std::printf("batch %lld, %d thread%s, %lld timed forwards after %lld warm-up\n", static_cast<long long>(batch),
+                threads, threads == 1 ? "" : "s", static_cast<long long>(steps), static_cast<long long>(warmup));
+    std::printf("inference %10.1f img/s   (integer engine)\n", infer_img_s);
+    std::printf("weights   %10lld bytes resident\n", static_cast<long long>(pm.resident_weight_bytes()));
+    std::printf("peak RSS  %10.1f MB\n", rss_mb);
+    return 0;
+  }
 
   SGD opt(model.param_groups(2e-4f), 0.01f, 0.9f, /*nesterov=*/false);
   SoftmaxCrossEntropy loss_op;

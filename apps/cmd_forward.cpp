@@ -2,6 +2,8 @@
 //   [--weights W.safetensors | --init SEED] [--save-weights FILE]
 //   [--wbits SPEC] [--abits K] [--width W] [--train]
 // Runs the network on tensors, for interop and for checking against PyTorch.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <set>
 
@@ -10,7 +12,9 @@
 #include "engine/parallel.h"
 #include "engine/safetensors.h"
 #include "layers/loss.h"
+#include "models/export.h"
 #include "models/model.h"
+#include "models/packed_model.h"
 #include "models/train_step.h"
 
 namespace taper::app {
@@ -24,7 +28,31 @@ static const char* kUsage =
     "  for every trainable parameter (gradient of the mean cross-entropy).\n"
     "  Weights are named <layer>.weight, <layer>.bias, <layer>.running_mean,\n"
     "  <layer>.running_var, in PyTorch layouts. --train: batch norm uses batch\n"
-    "  statistics (and updates its running statistics, which --save-weights keeps).\n";
+    "  statistics (and updates its running statistics, which --save-weights keeps).\n"
+    "usage: taper forward PACKED_FILE --input X.safetensors --output OUT.safetensors [--threads T]\n"
+    "  A packed model file (taper export) runs on the integer engine: OUT gets \"logits\"\n"
+    "  (N, classes) of X's \"input\" (normalized as the model was trained; no labels,\n"
+    "  no gradients).\n";
+
+// taper forward PACKED_FILE: the integer engine on X's "input".
+static int forward_packed(const SafeTensors& file, Args& args) {
+  auto input_path = args.get("--input");
+  auto output_path = args.get("--output");
+  set_num_threads(static_cast<int>(args.get_int("--threads", num_threads(), 1, 256)));
+  args.finish();
+  if (!input_path) fail("--input X.safetensors is required");
+  if (!output_path) fail("--output OUT.safetensors is required");
+  PackedModel model(file);
+  SafeTensors in = load_safetensors(*input_path);
+  for (const auto& [name, entry] : in.entries)
+    check(name == "input", *input_path, ": unexpected tensor \"", name,
+          "\" (a packed model takes only \"input\": no labels, no gradients)");
+  check(in.has("input"), *input_path, ": no tensor named \"input\"");
+  SafeTensors out;
+  out.put("logits", model.forward(in.get("input")));
+  save_safetensors(*output_path, out);
+  return 0;
+}
 
 int cmd_forward(int argc, char** argv) {
   Args args(argc, argv, {"--train"});
@@ -33,6 +61,17 @@ int cmd_forward(int argc, char** argv) {
     return 0;
   }
   args.expect_positional(1, "the model file");
+  {
+    const std::string& m = args.positional()[0];
+    struct stat sb;
+    if ((m.size() < 5 || m.compare(m.size() - 5, 5, ".json") != 0) && stat(m.c_str(), &sb) == 0 &&
+        S_ISREG(sb.st_mode)) {
+      SafeTensors file = load_safetensors(m);
+      check(is_packed_file(file), m, ": a safetensors file that is not a packed model (taper export); give a model "
+            "JSON with --weights to run a checkpoint");
+      return forward_packed(file, args);
+    }
+  }
   const bool train = args.flag("--train");
   auto input_path = args.get("--input");
   auto output_path = args.get("--output");

@@ -7,6 +7,8 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/parallel.h"
+#include "engine/profiler.h"
 #include "layers/add.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
@@ -117,8 +119,17 @@ std::vector<uint8_t> codes_of(const SafeTensors& st, const std::string& name, in
 void dequantize(const Value& v, Var& out, float P) {
   out.data.resize(v.shape);
   float* y = out.data.data();
-  const int64_t n = out.data.numel();
-  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(v.q[i]) / P;  // the quantizer's value p / P
+  const uint8_t* q = v.q.data();
+  parallel_for_range(out.data.numel(), out.data.numel() >= kMinParallelWork, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = static_cast<float>(q[i]) / P;  // the quantizer's value p / P
+  });
+}
+
+// codes = nearbyint(P clamp(x, 0, 1)) (quant/thresholds.h act_code: the quantizer's formula).
+void quantize(const float* x, int64_t n, float P, uint8_t* q) {
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) q[i] = static_cast<uint8_t>(act_code(x[i], P));
+  });
 }
 
 }  // namespace
@@ -150,7 +161,11 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
   const std::string& per_tensor = meta(st, "binarize_per_tensor");
   check(per_tensor == "0" || per_tensor == "1", file, ": metadata \"binarize_per_tensor\" must be \"0\" or \"1\"");
   const PackedPlan plan = plan_packed(spec_, stage_bits, abits_, per_tensor == "1");
-  check_packable(spec_, plan);
+  try {
+    check_packable(spec_, plan);
+  } catch (const Error& e) {
+    fail(file, ": ", e.what());
+  }
   mean_ = meta_doubles(st, "normalize_mean");
   std_ = meta_doubles(st, "normalize_std");
   check(mean_.size() == std_.size() && (mean_.empty() || int64_t(mean_.size()) == spec_.input[0]), file,
@@ -341,6 +356,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
     Value& a = value(L.inputs[0]);
     Value& o = l.own;
     l.out = &o;
+    ProfileScope scope(layer_type_name(L.type), packed_role_name(l.plan.role));
     o.shape = batched(L.out_shape);
     switch (l.plan.role) {
       case PackedRole::int_layer: {
@@ -370,12 +386,11 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           o.own.data.resize(o.shape);
           float* y = o.own.data.data();
           const int32_t* A = l.acc.data();
-          for (int64_t img = 0; img < N; ++img)
-            for (int64_t c = 0; c < C; ++c) {
-              const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
-              const int64_t base = (img * C + c) * HW;
-              for (int64_t i = 0; i < HW; ++i) y[base + i] = static_cast<float>(A[base + i]) * s + b;
-            }
+          parallel_for(N * C, N * C * HW >= kMinParallelWork, [&](int64_t p) {
+            const int64_t c = p % C;
+            const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
+            for (int64_t i = p * HW; i < (p + 1) * HW; ++i) y[i] = static_cast<float>(A[i]) * s + b;
+          });
           o.f = &o.own;
         }
         break;
@@ -397,13 +412,13 @@ const Tensor& PackedModel::forward(const Tensor& x) {
             const int64_t C = xin.dim(1), HW = xin.numel() / (N * C);
             const float* xp = xin.data();
             float* yp = o.own.data.data();
-            for (int64_t img = 0; img < N; ++img)
-              for (int64_t c = 0; c < C; ++c) {
-                const float mu = l.bn_mean[c], scale = l.bn_scale[c], shift = l.bn_shift[c];
-                const float* xc = xp + (img * C + c) * HW;
-                float* yc = yp + (img * C + c) * HW;
-                for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
-              }
+            parallel_for(N * C, xin.numel() >= kMinParallelWork, [&](int64_t p) {
+              const int64_t c = p % C;
+              const float mu = l.bn_mean[c], scale = l.bn_scale[c], shift = l.bn_shift[c];
+              const float* xc = xp + p * HW;
+              float* yc = yp + p * HW;
+              for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+            });
             o.f = &o.own;
             break;
           }
@@ -437,7 +452,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
         const Tensor& xin = a.f->data;
         o.codes = true;
         o.q.resize(xin.numel());
-        for (int64_t i = 0; i < xin.numel(); ++i) o.q[i] = static_cast<uint8_t>(act_code(xin[i], P));
+        quantize(xin.data(), xin.numel(), P, o.q.data());
         break;
       }
       case PackedRole::folded_bn:
@@ -451,7 +466,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
               const int64_t OH = L.out_shape[1], OW = L.out_shape[2];
               const int64_t k = L.kernel_h, s = L.stride_h, pad = L.pad_h;
               o.q.resize(N * C * OH * OW);
-              for (int64_t p = 0; p < N * C; ++p) {
+              parallel_for(N * C, N * C * H * W >= kMinParallelWork, [&](int64_t p) {
                 const uint8_t* xp = a.q.data() + p * H * W;
                 uint8_t* yp = o.q.data() + p * OH * OW;
                 for (int64_t oh = 0; oh < OH; ++oh)
@@ -467,7 +482,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
                     }
                     yp[oh * OW + ow] = m;
                   }
-              }
+              });
             } else {
               o.codes = false;
               o.f = &l.maxpool->forward(*a.f, tape);
