@@ -84,7 +84,7 @@ SafeTensors export_packed(const Model& model, const std::string& wbits, double w
         std::vector<uint8_t> packed(packed_size(weight.numel(), k));
         pack_codes(q.codes.data(), weight.numel(), k, packed.data());
         out.entries[L.name + ".weight"] = raw_entry("U8", {int64_t(packed.size())}, packed.data(), packed.size());
-        if (k == 1 && !pl.folded) {
+        if (k == 1) {  // kept even where thresholds fold it: the file gives every weight's grid value
           const int64_t ns = opt.binarize_per_tensor ? 1 : int64_t(q.scale.size());
           out.entries[L.name + ".scale"] = raw_entry("F32", {ns}, q.scale.data(), ns);
         }

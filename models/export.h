@@ -3,8 +3,8 @@
 // weight.
 //
 //   tensors   what models/packed_plan.h lists for each layer: U8 packed
-//             weight codes (quant/pack.h), F32 binarizer scales that do not
-//             fold, I32 thresholds + I8 directions (quant/thresholds.h) where
+//             weight codes (quant/pack.h), F32 binarizer scales of 1-bit
+//             layers, I32 thresholds + I8 directions (quant/thresholds.h) where
 //             a batch norm and a qact follow a quantized layer on codes, F32
 //             batch norms (mean, scale, shift), biases and full-precision
 //             layers

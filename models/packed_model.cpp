@@ -230,7 +230,7 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       const int64_t C = L.out_shape[0], n = weight_params(L);
       const std::vector<uint8_t> q = codes_of(st, name + ".weight", n, k);
       std::vector<float> s;  // binarizer scales per output channel
-      if (k == 1 && !pl.folded) {
+      if (k == 1) {
         s = floats(st, name + ".scale");
         if (s.size() == 1) s.assign(C, s[0]);
       }

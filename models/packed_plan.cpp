@@ -80,7 +80,7 @@ PackedPlan plan_packed(const ModelSpec& spec, const std::vector<int>& stage_bits
               }
             }
           }
-          if (P.wbits == 1 && !P.folded) P.tensors.push_back({L.name + ".scale", "F32", {binarize_per_tensor ? 1 : out}});
+          if (P.wbits == 1) P.tensors.push_back({L.name + ".scale", "F32", {binarize_per_tensor ? 1 : out}});
         }
         if (L.bias) P.tensors.push_back({L.name + ".bias", "F32", {out}});
         break;

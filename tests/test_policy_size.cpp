@@ -100,11 +100,11 @@ TEST_CASE("size report of resnet20 4-2-1 a2") {
   // whose input is codes (all but s1b1's, whose input is the float ReLU) is
   // folded with its batch norm and qact into 3 int32 thresholds and an int8
   // direction per channel: 2 x 16 + 3 x 32 + 3 x 64 = 320 channels. Every
-  // other batch norm stays float (mean, scale, shift). The 1-bit convs of
-  // stage 3 that are not folded (3 x conv2 and the shortcut) keep 64 float
-  // scales each; plus the output bias (10).
+  // other batch norm stays float (mean, scale, shift). The 7 1-bit convs of
+  // stage 3 keep their 64 float binarizer scales each (folded or not: the
+  // file gives every weight's grid value); plus the output bias (10).
   const int64_t folded = 2 * 16 + 3 * 32 + 3 * 64;
-  CHECK(r.total_bytes == r.weight_bytes + 4 * 10 + 4 * 4 * 64 + 13 * folded + 12 * (bn_channels - folded));
+  CHECK(r.total_bytes == r.weight_bytes + 4 * 10 + 4 * 7 * 64 + 13 * folded + 12 * (bn_channels - folded));
   CHECK(r.fp32_bytes == 4 * (432 + 13824 + 51200 + 204800 + 640 + 10 + 3 * bn_channels));
   int64_t sum = 0;
   for (const auto& row : r.layers) sum += row.bytes;
