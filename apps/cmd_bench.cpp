@@ -60,6 +60,7 @@ static const char* kUsage =
     "                   taper export + load would (no file); no training phase\n"
     "                   (train_img_s is null); needs --abits 1..8 where weights are\n"
     "                   quantized\n"
+    "  --no-train       skip the training phase (train_img_s is null)\n"
     "  --json           one JSON line: model, config, threads, batch, train_img_s,\n"
     "                   infer_img_s, peak_rss_mb (throughputs in images/s, peak\n"
     "                   resident memory of the process so far in MiB, both rounded\n"
@@ -89,7 +90,7 @@ static double seconds_since(Clock::time_point t0) {
 }
 
 int cmd_bench(int argc, char** argv) {
-  Args args(argc, argv, {"--json", "--profile", "--packed"});
+  Args args(argc, argv, {"--json", "--profile", "--packed", "--no-train"});
   if (args.help()) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -98,6 +99,7 @@ int cmd_bench(int argc, char** argv) {
   const bool as_json = args.flag("--json");
   const bool profile = args.flag("--profile");
   const bool packed = args.flag("--packed");
+  const bool no_train = args.flag("--no-train");
   const int64_t batch = args.get_int("--batch", 128, 1, 4096);
   const int64_t steps = args.get_int("--steps", 12, 1, 10000);
   const int64_t warmup = args.get_int("--warmup", 2, 0, 1000);
@@ -173,7 +175,7 @@ int cmd_bench(int argc, char** argv) {
   model.set_training(true);
   Clock::time_point t0;
   std::unique_ptr<Profiler> profiler;
-  for (int64_t i = 0; i < warmup + steps; ++i) {
+  for (int64_t i = 0; i < (no_train ? 0 : warmup + steps); ++i) {
     if (i == warmup) {
       t0 = Clock::now();
       if (profile) profiler = std::make_unique<Profiler>();
@@ -181,7 +183,7 @@ int cmd_bench(int argc, char** argv) {
     const StepResult r = train_step(model, opt, loss_op, x, labels, tape);
     if (!r.finite) fail("the loss became ", r.loss, " at step ", i + 1, " (weights at seed 0, random data)");
   }
-  const double train_s = seconds_since(t0);
+  const double train_s = no_train ? 0.0 : seconds_since(t0);
   if (profiler) {
     std::fprintf(stderr, "training step, per op type (%lld steps, %.2f ms per step measured outside):\n",
                  static_cast<long long>(steps), 1e3 * train_s / steps);
@@ -212,7 +214,10 @@ int cmd_bench(int argc, char** argv) {
     j["config"] = config;
     j["threads"] = threads;
     j["batch"] = batch;
-    j["train_img_s"] = train_img_s;
+    if (no_train)
+      j["train_img_s"] = nullptr;
+    else
+      j["train_img_s"] = train_img_s;
     j["infer_img_s"] = infer_img_s;
     j["peak_rss_mb"] = rss_mb;
     std::printf("%s\n", j.dump().c_str());
@@ -223,7 +228,7 @@ int cmd_bench(int argc, char** argv) {
   std::printf("batch %lld, %d thread%s, %lld timed steps after %lld warm-up\n",
               static_cast<long long>(batch), threads, threads == 1 ? "" : "s",
               static_cast<long long>(steps), static_cast<long long>(warmup));
-  std::printf("train     %10.1f img/s   (forward, loss, backward, SGD step)\n", train_img_s);
+  if (!no_train) std::printf("train     %10.1f img/s   (forward, loss, backward, SGD step)\n", train_img_s);
   std::printf("inference %10.1f img/s   (eval mode, no gradients)\n", infer_img_s);
   std::printf("peak RSS  %10.1f MB\n", rss_mb);
   return 0;
