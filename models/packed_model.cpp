@@ -43,6 +43,13 @@ struct PackedModel::Layer {
   PackedLayer plan;
   Value own;
   Value* out = nullptr;  // own, or the input's value for a layer that passes it on
+  // Fusions (same float ops in the same order, one pass instead of two):
+  // an unfolded int layer computes its only reader's batch norm (bn_next);
+  // a float batch norm or add whose only reader is a quantizing qact writes
+  // that qact's codes (quantize_out); the absorbed layer passes the value on.
+  Layer* bn_next = nullptr;
+  bool quantize_out = false;
+  bool absorbed = false;
   // int_layer
   std::unique_ptr<IntConv> iconv;      // conv
   IntGemmWeights gemm;                 // linear
@@ -125,10 +132,18 @@ void dequantize(const Value& v, Var& out, float P) {
   });
 }
 
-// codes = nearbyint(P clamp(x, 0, 1)) (quant/thresholds.h act_code: the quantizer's formula).
+// act_code(x, P) = nearbyint(P clamp(x, 0, 1)) (quant/thresholds.h), written
+// so that it vectorizes: for 0 <= v < 2^23, (v + 2^23) - 2^23 is v rounded
+// to an integer in the current rounding mode (round half to even), exactly
+// what nearbyint gives (-ffp-contract=off keeps both additions).
+inline uint8_t code_of(float x, float P) {
+  const float v = P * std::min(std::max(x, 0.0f), 1.0f);
+  return static_cast<uint8_t>(static_cast<int>((v + 8388608.0f) - 8388608.0f));
+}
+
 void quantize(const float* x, int64_t n, float P, uint8_t* q) {
   parallel_for_range(n, n >= kMinParallelWork, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) q[i] = static_cast<uint8_t>(act_code(x[i], P));
+    for (int64_t i = b; i < e; ++i) q[i] = code_of(x[i], P);
   });
 }
 
@@ -318,6 +333,29 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
     if (L.type == LayerType::add) l->add = std::make_unique<Add>();
     layers_.push_back(std::move(l));
   }
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = *layers_[i];
+    const std::vector<int> readers = [&] {
+      std::vector<int> r;
+      for (size_t j = 0; j < spec_.layers.size(); ++j)
+        for (int in : spec_.layers[j].inputs)
+          if (in == int(i)) r.push_back(int(j));
+      return r;
+    }();
+    if (readers.size() != 1) continue;
+    Layer& r = *layers_[readers[0]];
+    const bool float_bn = r.L->type == LayerType::batchnorm && r.plan.role == PackedRole::float_layer;
+    if (l.plan.role == PackedRole::int_layer && !l.plan.folded && float_bn) {
+      l.bn_next = &r;
+      r.absorbed = true;
+    }
+    const bool float_bn_or_add = (l.L->type == LayerType::batchnorm || l.L->type == LayerType::add) &&
+                                 l.plan.role == PackedRole::float_layer;
+    if (float_bn_or_add && !l.absorbed && r.plan.role == PackedRole::quantize) {
+      l.quantize_out = true;
+      r.absorbed = true;
+    }
+  }
 }
 
 int64_t PackedModel::resident_weight_bytes() const {
@@ -386,10 +424,20 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           o.own.data.resize(o.shape);
           float* y = o.own.data.data();
           const int32_t* A = l.acc.data();
+          const Layer* bn = l.bn_next;
           parallel_for(N * C, N * C * HW >= kMinParallelWork, [&](int64_t p) {
             const int64_t c = p % C;
             const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
-            for (int64_t i = p * HW; i < (p + 1) * HW; ++i) y[i] = static_cast<float>(A[i]) * s + b;
+            if (!bn) {
+              for (int64_t i = p * HW; i < (p + 1) * HW; ++i) y[i] = static_cast<float>(A[i]) * s + b;
+              return;
+            }
+            // The batch norm after it, in the same pass (the same float ops as below).
+            const float mu = bn->bn_mean[c], scale = bn->bn_scale[c], shift = bn->bn_shift[c];
+            for (int64_t i = p * HW; i < (p + 1) * HW; ++i) {
+              const float v = static_cast<float>(A[i]) * s + b;
+              y[i] = (v - mu) * scale + shift;
+            }
           });
           o.f = &o.own;
         }
@@ -407,19 +455,36 @@ const Tensor& PackedModel::forward(const Tensor& x) {
             break;
           }
           case LayerType::batchnorm: {
+            if (l.absorbed) {  // computed by the int layer before it
+              l.out = &a;
+              break;
+            }
             const Tensor& xin = as_float(a, l.deq_a).data;
-            o.own.data.resize(xin.shape());
             const int64_t C = xin.dim(1), HW = xin.numel() / (N * C);
             const float* xp = xin.data();
-            float* yp = o.own.data.data();
+            float* yp = nullptr;
+            uint8_t* qp = nullptr;
+            if (l.quantize_out) {
+              o.codes = true;
+              o.q.resize(xin.numel());
+              qp = o.q.data();
+            } else {
+              o.own.data.resize(xin.shape());
+              yp = o.own.data.data();
+              o.f = &o.own;
+            }
             parallel_for(N * C, xin.numel() >= kMinParallelWork, [&](int64_t p) {
               const int64_t c = p % C;
               const float mu = l.bn_mean[c], scale = l.bn_scale[c], shift = l.bn_shift[c];
               const float* xc = xp + p * HW;
-              float* yc = yp + p * HW;
-              for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+              if (qp) {
+                uint8_t* qc = qp + p * HW;
+                for (int64_t i = 0; i < HW; ++i) qc[i] = code_of((xc[i] - mu) * scale + shift, P);
+              } else {
+                float* yc = yp + p * HW;
+                for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+              }
             });
-            o.f = &o.own;
             break;
           }
           case LayerType::qact:  // abits 32: a ReLU
@@ -440,15 +505,47 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           case LayerType::avgpool: o.f = &l.avgpool->forward(as_float(a, l.deq_a), tape); break;
           case LayerType::globalavgpool: o.f = &l.gap->forward(as_float(a, l.deq_a), tape); break;
           case LayerType::add: {
-            Var& xa = as_float(a, l.deq_a);
-            Var& xb = as_float(value(L.inputs[1]), l.deq_b);
-            o.f = &l.add->forward(xa, xb, tape);
+            Value& vb = value(L.inputs[1]);
+            if (!l.quantize_out) {
+              o.f = &l.add->forward(as_float(a, l.deq_a), as_float(vb, l.deq_b), tape);
+              break;
+            }
+            // The qact after it, in the same pass: codes of a + b, each input
+            // float or codes read as float(p) / P (the value dequantize gives).
+            o.codes = true;
+            const int64_t n = shape_numel(a.shape);
+            o.q.resize(n);
+            uint8_t* q = o.q.data();
+            parallel_for_range(n, n >= kMinParallelWork, [&](int64_t b, int64_t e) {
+              if (!a.codes && !vb.codes) {
+                const float* pa = a.f->data.data();
+                const float* pb = vb.f->data.data();
+                for (int64_t i = b; i < e; ++i) q[i] = code_of(pa[i] + pb[i], P);
+              } else if (!a.codes) {
+                const float* pa = a.f->data.data();
+                const uint8_t* pb = vb.q.data();
+                for (int64_t i = b; i < e; ++i) q[i] = code_of(pa[i] + static_cast<float>(pb[i]) / P, P);
+              } else if (!vb.codes) {
+                const uint8_t* pa = a.q.data();
+                const float* pb = vb.f->data.data();
+                for (int64_t i = b; i < e; ++i) q[i] = code_of(static_cast<float>(pa[i]) / P + pb[i], P);
+              } else {
+                const uint8_t* pa = a.q.data();
+                const uint8_t* pb = vb.q.data();
+                for (int64_t i = b; i < e; ++i)
+                  q[i] = code_of(static_cast<float>(pa[i]) / P + static_cast<float>(pb[i]) / P, P);
+              }
+            });
             break;
           }
           default: fail(spec_.name, ": internal error: layer '", L.name, "' has no float form");
         }
         break;
       case PackedRole::quantize: {
+        if (l.absorbed) {  // the batch norm or add before it wrote the codes
+          l.out = &a;
+          break;
+        }
         const Tensor& xin = a.f->data;
         o.codes = true;
         o.q.resize(xin.numel());
