@@ -141,10 +141,53 @@ inline uint8_t code_of(float x, float P) {
   return static_cast<uint8_t>(static_cast<int>((v + 8388608.0f) - 8388608.0f));
 }
 
+// The loops that store codes are plain functions of restrict pointers and
+// values: a u8 store may alias anything, so inside a lambda over captured
+// references the compiler would reload them every element and not vectorize.
+void codes_of(const float* __restrict x, int64_t n, float P, uint8_t* __restrict q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = code_of(x[i], P);
+}
+
+// Batch norm then codes: (x - mu) * scale + shift (layers/batchnorm.cpp), quantized.
+void bn_codes(const float* __restrict x, int64_t n, float mu, float scale, float shift, float P,
+              uint8_t* __restrict q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = code_of((x[i] - mu) * scale + shift, P);
+}
+
+// Codes of a + b, each input float (fa) or codes (qa) read as float(p) / P.
+void add_codes(const float* __restrict fa, const uint8_t* __restrict qa, const float* __restrict fb,
+               const uint8_t* __restrict qb, int64_t n, float P, uint8_t* __restrict q) {
+  if (fa && fb)
+    for (int64_t i = 0; i < n; ++i) q[i] = code_of(fa[i] + fb[i], P);
+  else if (fa)
+    for (int64_t i = 0; i < n; ++i) q[i] = code_of(fa[i] + static_cast<float>(qb[i]) / P, P);
+  else if (fb)
+    for (int64_t i = 0; i < n; ++i) q[i] = code_of(static_cast<float>(qa[i]) / P + fb[i], P);
+  else
+    for (int64_t i = 0; i < n; ++i) q[i] = code_of(static_cast<float>(qa[i]) / P + static_cast<float>(qb[i]) / P, P);
+}
+
+// Max pooling of one (H, W) plane of codes: the max over the window's
+// positions inside the plane (codes are >= 0 and every window holds one).
+void maxpool_codes(const uint8_t* __restrict x, int64_t H, int64_t W, int64_t k, int64_t s, int64_t pad, int64_t OH,
+                   int64_t OW, uint8_t* __restrict y) {
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      uint8_t m = 0;
+      for (int64_t kh = 0; kh < k; ++kh) {
+        const int64_t h = oh * s - pad + kh;
+        if (h < 0 || h >= H) continue;
+        for (int64_t kw = 0; kw < k; ++kw) {
+          const int64_t w = ow * s - pad + kw;
+          if (w >= 0 && w < W) m = std::max(m, x[h * W + w]);
+        }
+      }
+      y[oh * OW + ow] = m;
+    }
+}
+
 void quantize(const float* x, int64_t n, float P, uint8_t* q) {
-  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) q[i] = code_of(x[i], P);
-  });
+  parallel_for_range(n, n >= kMinParallelWork, [&](int64_t b, int64_t e) { codes_of(x + b, e - b, P, q + b); });
 }
 
 }  // namespace
@@ -478,8 +521,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
               const float mu = l.bn_mean[c], scale = l.bn_scale[c], shift = l.bn_shift[c];
               const float* xc = xp + p * HW;
               if (qp) {
-                uint8_t* qc = qp + p * HW;
-                for (int64_t i = 0; i < HW; ++i) qc[i] = code_of((xc[i] - mu) * scale + shift, P);
+                bn_codes(xc, HW, mu, scale, shift, P, qp + p * HW);
               } else {
                 float* yc = yp + p * HW;
                 for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
@@ -516,25 +558,13 @@ const Tensor& PackedModel::forward(const Tensor& x) {
             const int64_t n = shape_numel(a.shape);
             o.q.resize(n);
             uint8_t* q = o.q.data();
+            const float* fa = a.codes ? nullptr : a.f->data.data();
+            const float* fb = vb.codes ? nullptr : vb.f->data.data();
+            const uint8_t* qa = a.codes ? a.q.data() : nullptr;
+            const uint8_t* qb = vb.codes ? vb.q.data() : nullptr;
             parallel_for_range(n, n >= kMinParallelWork, [&](int64_t b, int64_t e) {
-              if (!a.codes && !vb.codes) {
-                const float* pa = a.f->data.data();
-                const float* pb = vb.f->data.data();
-                for (int64_t i = b; i < e; ++i) q[i] = code_of(pa[i] + pb[i], P);
-              } else if (!a.codes) {
-                const float* pa = a.f->data.data();
-                const uint8_t* pb = vb.q.data();
-                for (int64_t i = b; i < e; ++i) q[i] = code_of(pa[i] + static_cast<float>(pb[i]) / P, P);
-              } else if (!vb.codes) {
-                const uint8_t* pa = a.q.data();
-                const float* pb = vb.f->data.data();
-                for (int64_t i = b; i < e; ++i) q[i] = code_of(static_cast<float>(pa[i]) / P + pb[i], P);
-              } else {
-                const uint8_t* pa = a.q.data();
-                const uint8_t* pb = vb.q.data();
-                for (int64_t i = b; i < e; ++i)
-                  q[i] = code_of(static_cast<float>(pa[i]) / P + static_cast<float>(pb[i]) / P, P);
-              }
+              add_codes(fa ? fa + b : nullptr, qa ? qa + b : nullptr, fb ? fb + b : nullptr, qb ? qb + b : nullptr,
+                        e - b, P, q + b);
             });
             break;
           }
@@ -563,22 +593,10 @@ const Tensor& PackedModel::forward(const Tensor& x) {
               const int64_t OH = L.out_shape[1], OW = L.out_shape[2];
               const int64_t k = L.kernel_h, s = L.stride_h, pad = L.pad_h;
               o.q.resize(N * C * OH * OW);
+              const uint8_t* x = a.q.data();
+              uint8_t* y = o.q.data();
               parallel_for(N * C, N * C * H * W >= kMinParallelWork, [&](int64_t p) {
-                const uint8_t* xp = a.q.data() + p * H * W;
-                uint8_t* yp = o.q.data() + p * OH * OW;
-                for (int64_t oh = 0; oh < OH; ++oh)
-                  for (int64_t ow = 0; ow < OW; ++ow) {
-                    uint8_t m = 0;  // codes are >= 0 and every window holds at least one input
-                    for (int64_t kh = 0; kh < k; ++kh) {
-                      const int64_t h = oh * s - pad + kh;
-                      if (h < 0 || h >= H) continue;
-                      for (int64_t kw = 0; kw < k; ++kw) {
-                        const int64_t w = ow * s - pad + kw;
-                        if (w >= 0 && w < W) m = std::max(m, xp[h * W + w]);
-                      }
-                    }
-                    yp[oh * OW + ow] = m;
-                  }
+                maxpool_codes(x + p * H * W, H, W, k, s, pad, OH, OW, y + p * OH * OW);
               });
             } else {
               o.codes = false;

@@ -85,19 +85,22 @@ void apply_thresholds_ref(const ActThresholds& th, const int32_t* A, int64_t N, 
       }
 }
 
+// One row (one image's channel c): restrict pointers, so that the u8 stores,
+// which may alias anything, do not keep the compiler from vectorizing.
+static void threshold_row(const int32_t* __restrict a, int64_t HW, int32_t d, const int32_t* __restrict u, int64_t P,
+                          uint8_t* __restrict out) {
+  for (int64_t i = 0; i < HW; ++i) out[i] = 0;
+  for (int64_t t = 0; t < P; ++t) {
+    const int32_t ut = u[t];
+    for (int64_t i = 0; i < HW; ++i) out[i] += static_cast<uint8_t>(d * a[i] >= ut);
+  }
+}
+
 void apply_thresholds(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes) {
   const int64_t rows = N * th.C, P = th.P;
   parallel_for(rows, rows * HW >= kMinParallelWork, [&](int64_t row) {
     const int64_t c = row % th.C;
-    const int32_t d = th.dir[c];
-    const int32_t* u = &th.u[c * P];
-    const int32_t* a = A + row * HW;
-    uint8_t* out = codes + row * HW;
-    for (int64_t i = 0; i < HW; ++i) out[i] = 0;
-    for (int64_t t = 0; t < P; ++t) {
-      const int32_t ut = u[t];
-      for (int64_t i = 0; i < HW; ++i) out[i] += static_cast<uint8_t>(d * a[i] >= ut);
-    }
+    threshold_row(A + row * HW, HW, th.dir[c], &th.u[c * P], P, codes + row * HW);
   });
 }
 
