@@ -15,6 +15,8 @@ usage:
   taper_packed.py FILE.taper --npz OUT.npz   also save every weight's grid values
   taper_packed.py FILE.taper --check CKPT    compare with the checkpoint's quantized weights
                                              (exit 1 on a mismatch)
+  taper_packed.py --compare-logits A B       two `taper eval --logits` files: same class, logit
+                                             differences (the round trip in docs/packed-format.md)
 """
 import json
 import struct
@@ -138,7 +140,23 @@ def check(packed_path, ckpt_path):
     return bad
 
 
+def compare_logits(a_path, b_path):
+    _, a = read_safetensors(a_path)
+    _, b = read_safetensors(b_path)
+    la, lb = a["logits"], b["logits"]
+    y = a["labels"]
+    d = np.abs(la - lb).max(axis=1)
+    print(json.dumps({"images": int(len(y)), "same_class": float((la.argmax(1) == lb.argmax(1)).mean()),
+                      "accuracy_a": float((la.argmax(1) == y).mean()), "accuracy_b": float((lb.argmax(1) == y).mean()),
+                      "images_with_any_difference": int((d > 0).sum()),
+                      "images_with_difference_gt_1e-4": int((d > 1e-4).sum()), "max_abs_difference": float(d.max()),
+                      "mean_abs_logit": float(np.abs(lb).mean())}))
+    return 0
+
+
 def main(argv):
+    if len(argv) == 4 and argv[1] == "--compare-logits":
+        return compare_logits(argv[2], argv[3])
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__)
         return 0 if len(argv) >= 2 else 2
