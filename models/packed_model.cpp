@@ -243,9 +243,14 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     const nlohmann::json& row = layers[i];
     const LayerSpec& L = spec_.layers[i];
-    const bool ok = row.is_object() && row.value("name", "") == L.name &&
-                    row.value("role", "") == packed_role_name(plan.layers[i].role) &&
-                    (!L.has_weights() || row.value("wbits", 0) == plan.layers[i].wbits);
+    bool ok = false;
+    try {
+      ok = row.is_object() && row.value("name", "") == L.name &&
+           row.value("role", "") == packed_role_name(plan.layers[i].role) &&
+           (!L.has_weights() || row.value("wbits", 0) == plan.layers[i].wbits);
+    } catch (const nlohmann::json::exception&) {
+      ok = false;  // a value of the wrong JSON type
+    }
     check(ok, file, ": metadata \"layers\" entry ", i, " (", row.dump(), ") does not match layer '", L.name,
           "' of the model (role ", packed_role_name(plan.layers[i].role), ", ", plan.layers[i].wbits,
           " bits): mismatched packed file");
