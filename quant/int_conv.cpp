@@ -1,0 +1,369 @@
+#include "quant/int_conv.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+#include "quant/cpu_features.h"
+#include "quant/pack.h"
+
+namespace taper {
+
+int64_t IntConvGeom::out_h(int64_t H) const {
+  const int64_t o = (H + 2 * PH - KH) / SH + 1;
+  check(H + 2 * PH >= KH && o >= 1, "int_conv: kernel height ", KH, " does not fit input height ", H,
+        " with padding ", PH);
+  return o;
+}
+
+int64_t IntConvGeom::out_w(int64_t W) const {
+  const int64_t o = (W + 2 * PW - KW) / SW + 1;
+  check(W + 2 * PW >= KW && o >= 1, "int_conv: kernel width ", KW, " does not fit input width ", W,
+        " with padding ", PW);
+  return o;
+}
+
+void conv_codes_ref(const IntConvGeom& g, const uint8_t* q, int wbits, const uint8_t* x, int64_t N, int64_t H,
+                    int64_t W, int32_t* A) {
+  const int64_t OH = g.out_h(H), OW = g.out_w(W);
+  const int64_t ICg = g.IC / g.groups, OCg = g.OC / g.groups;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < g.OC; ++o)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j) {
+          int32_t a = 0;
+          for (int64_t c = 0; c < ICg; ++c)
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                const int64_t ih = i * g.SH - g.PH + kh, iw = j * g.SW - g.PW + kw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // padding: code 0
+                const int64_t ci = (o / OCg) * ICg + c;
+                a += code_to_int(q[((o * ICg + c) * g.KH + kh) * g.KW + kw], wbits) *
+                     int32_t(x[((n * g.IC + ci) * H + ih) * W + iw]);
+              }
+          A[((n * g.OC + o) * OH + i) * OW + j] = a;
+        }
+}
+
+IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, IntKernel kernel)
+    : g_(g), wbits_(wbits), abits_(abits), kernel_(kernel) {
+  check(g.IC >= 1 && g.OC >= 1 && g.KH >= 1 && g.KW >= 1 && g.SH >= 1 && g.SW >= 1 && g.PH >= 0 && g.PW >= 0 &&
+            g.groups >= 1 && g.IC % g.groups == 0 && g.OC % g.groups == 0,
+        "int_conv: bad geometry IC ", g.IC, " OC ", g.OC, " kernel ", g.KH, "x", g.KW, " stride ", g.SH, "x", g.SW,
+        " padding ", g.PH, "x", g.PW, " groups ", g.groups,
+        " (sizes and strides >= 1, padding >= 0, channels divisible by groups)");
+  ICg_ = g.IC / g.groups, OCg_ = g.OC / g.groups;
+  // Bitplane: channels in blocks of B = 64, 32 or 16 when they divide the
+  // group's channels (word planes, no padding), else 8 (byte planes, the last
+  // byte padded with zero codes).
+  block_ = 8;
+  if (kernel == IntKernel::bitplane)
+    for (int64_t B : {64, 32, 16})
+      if (ICg_ % B == 0) {
+        block_ = B;
+        break;
+      }
+  CBg_ = (ICg_ + block_ - 1) / block_;
+  const int64_t K = ICg_ * g.KH * g.KW;
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    const uint8_t* qg = q + gr * OCg_ * K;  // (OCg, ICg, KH, KW)
+    if (kernel == IntKernel::dot) {
+      w_.push_back(prepare_int_gemm(qg, OCg_, K, wbits, abits, kernel));
+      continue;
+    }
+    // Bitplane K order: r = ((cb KH + kh) KW + kw) B + b for channel c = B cb + b
+    // (B = block_: 8, or 64 when the group's channels fill whole words).
+    const int64_t B = block_, Kb = CBg_ * g.KH * g.KW * B;
+    std::vector<uint8_t> perm(OCg_ * Kb, 0);
+    for (int64_t o = 0; o < OCg_; ++o)
+      for (int64_t c = 0; c < ICg_; ++c)
+        for (int64_t kh = 0; kh < g.KH; ++kh)
+          for (int64_t kw = 0; kw < g.KW; ++kw)
+            perm[o * Kb + (((c / B) * g.KH + kh) * g.KW + kw) * B + c % B] =
+                qg[((o * ICg_ + c) * g.KH + kh) * g.KW + kw];
+    w_.push_back(prepare_int_gemm(perm.data(), OCg_, Kb, wbits, abits, kernel));
+  }
+}
+
+int64_t IntConv::resident_bytes() const {
+  int64_t b = 0;
+  for (const IntGemmWeights& w : w_) b += w.resident_bytes();
+  return b;
+}
+
+namespace {
+
+// d[ow] = the R elements s[0][ow], ..., s[R-1][ow] side by side in one word
+// (element i at bits i * 8 sizeof(Src) ...); R = 2, 4 or 8.
+template <int R, typename Src, typename Word>
+void interleave_row(const Src* const* s, Word* __restrict d, int64_t OW) {
+  static_assert(R * sizeof(Src) == sizeof(Word), "R elements fill one word");
+  constexpr int b = 8 * sizeof(Src);
+  const Src* __restrict s0 = s[0];
+  const Src* __restrict s1 = s[1];
+  if constexpr (R == 2) {
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow) d[ow] = Word(s0[ow]) | Word(s1[ow]) << b;
+  } else if constexpr (R == 4) {
+    const Src* __restrict s2 = s[2];
+    const Src* __restrict s3 = s[3];
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow)
+      d[ow] = Word(s0[ow]) | Word(s1[ow]) << b | Word(s2[ow]) << 2 * b | Word(s3[ow]) << 3 * b;
+  } else {
+    const Src* __restrict s2 = s[2];
+    const Src* __restrict s3 = s[3];
+    const Src* __restrict s4 = s[4];
+    const Src* __restrict s5 = s[5];
+    const Src* __restrict s6 = s[6];
+    const Src* __restrict s7 = s[7];
+#pragma omp simd
+    for (int64_t ow = 0; ow < OW; ++ow)
+      d[ow] = Word(s0[ow]) | Word(s1[ow]) << b | Word(s2[ow]) << 2 * b | Word(s3[ow]) << 3 * b |
+              Word(s4[ow]) << 4 * b | Word(s5[ow]) << 5 * b | Word(s6[ow]) << 6 * b | Word(s7[ow]) << 7 * b;
+  }
+}
+
+// AVX-512 version of interleave_row for bytes, for the short rows of small
+// images (a 14-pixel row would never enter the compiler's 16-lane vector
+// loop): 16 (R = 4) or 8 (R = 8) words per step, the tail under a mask.
+template <int R, typename Word>
+__attribute__((target("avx512f,avx512bw"))) void interleave_row_avx512(const uint8_t* const* s, Word* d,
+                                                                      int64_t OW) {
+  constexpr int lanes = 64 / int(sizeof(Word));
+  for (int64_t ow = 0; ow < OW; ow += lanes) {
+    const int64_t left = std::min<int64_t>(lanes, OW - ow);
+    const __mmask64 kb = (uint64_t(1) << left) - 1;
+    __m512i v = _mm512_setzero_si512();
+    for (int i = 0; i < R; ++i) {
+      const __m128i b = _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(kb, s[i] + ow));
+      if constexpr (R == 4)
+        v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_cvtepu8_epi32(b), 8 * i));
+      else
+        v = _mm512_or_si512(v, _mm512_slli_epi64(_mm512_cvtepu8_epi64(b), 8 * i));
+    }
+    if constexpr (R == 4)
+      _mm512_mask_storeu_epi32(d + ow, __mmask16(kb), v);
+    else
+      _mm512_mask_storeu_epi64(d + ow, __mmask8(kb), v);
+  }
+}
+
+// interleave_row on the fastest path this CPU has.
+template <int R, typename Src, typename Word>
+void interleave(const Src* const* s, Word* d, int64_t n, bool avx512) {
+  if constexpr (sizeof(Src) == 1 && R >= 4) {
+    if (avx512) return interleave_row_avx512<R, Word>(s, d, n);
+  }
+  interleave_row<R, Src, Word>(s, d, n);
+}
+
+// The same with a stride SW between the elements of consecutive words.
+template <int R, typename Src, typename Word>
+void interleave_row_strided(const Src* const* s, int64_t SW, Word* __restrict d, int64_t OW) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    Word v = 0;
+    for (int i = 0; i < R; ++i) v |= Word(s[i][ow * SW]) << (8 * sizeof(Src) * i);
+    d[ow] = v;
+  }
+}
+
+// im2col of a zero-bordered image xp (C, Hp, Wp) of elements Src into words
+// of R elements: row r = (c, kh, kw) goes to element r % R of word
+// (r / R) * stride + pixel, pixel = oh OW + ow; rows past C KH KW read zeros,
+// pixels OH OW .. ldn-1 are 0.
+template <int R, typename Src, typename Word>
+void im2col_words(const Src* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t SH,
+                  int64_t SW, int64_t OH, int64_t OW, const Src* zeros, Word* out, int64_t stride, int64_t ldn) {
+  const bool avx512 = use_avx512_kernels();
+  const int64_t rows = C * KH * KW, groups = (rows + R - 1) / R;
+  for (int64_t gr = 0; gr < groups; ++gr) {
+    const Src* base[R];
+    bool real[R];
+    for (int i = 0; i < R; ++i) {
+      const int64_t r = gr * R + i;
+      real[i] = r < rows;
+      if (real[i]) {
+        const int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
+        base[i] = xp + (c * Hp + kh) * Wp + kw;
+      }
+    }
+    Word* o = out + gr * stride;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const Src* s[R];
+      for (int i = 0; i < R; ++i) s[i] = real[i] ? base[i] + oh * SH * Wp : zeros;
+      if (SW == 1)
+        interleave<R, Src, Word>(s, o + oh * OW, OW, avx512);
+      else
+        interleave_row_strided<R, Src, Word>(s, SW, o + oh * OW, OW);
+    }
+    std::fill(o + OH * OW, o + ldn, Word(0));
+  }
+}
+
+// d[iw] = bit l of the 8 codes src[b][iw] as the bits b of one byte.
+void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64_t W) {
+  const uint8_t* __restrict s0 = src[0];
+  const uint8_t* __restrict s1 = src[1];
+  const uint8_t* __restrict s2 = src[2];
+  const uint8_t* __restrict s3 = src[3];
+  const uint8_t* __restrict s4 = src[4];
+  const uint8_t* __restrict s5 = src[5];
+  const uint8_t* __restrict s6 = src[6];
+  const uint8_t* __restrict s7 = src[7];
+#pragma omp simd
+  for (int64_t iw = 0; iw < W; ++iw)
+    d[iw] = uint8_t(((s0[iw] >> l) & 1) | ((s1[iw] >> l) & 1) << 1 | ((s2[iw] >> l) & 1) << 2 |
+                    ((s3[iw] >> l) & 1) << 3 | ((s4[iw] >> l) & 1) << 4 | ((s5[iw] >> l) & 1) << 5 |
+                    ((s6[iw] >> l) & 1) << 6 | ((s7[iw] >> l) & 1) << 7);
+}
+
+// im2col of a zero-bordered word image xp (C, Hp, Wp): word row r = (c, kh, kw)
+// goes to out[r * stride + pixel]; pixels OH OW .. ldn-1 are 0.
+void im2col_copy_words(const uint64_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW,
+                       int64_t SH, int64_t SW, int64_t OH, int64_t OW, uint64_t* out, int64_t stride, int64_t ldn) {
+  for (int64_t r = 0; r < C * KH * KW; ++r) {
+    const int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
+    const uint64_t* base = xp + (c * Hp + kh) * Wp + kw;
+    uint64_t* o = out + r * stride;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const uint64_t* src = base + oh * SH * Wp;
+      if (SW == 1)
+        std::memcpy(o + oh * OW, src, OW * sizeof(uint64_t));
+      else
+        for (int64_t ow = 0; ow < OW; ++ow) o[oh * OW + ow] = src[ow * SW];
+    }
+    std::fill(o + OH * OW, o + ldn, uint64_t(0));
+  }
+}
+
+// Per-thread workspaces, reused across calls.
+struct Workspace {
+  std::vector<uint8_t> padded, zeros, col, planes;
+  std::vector<uint64_t> wpadded, wplane;
+};
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// Word planes of an image's codes xg (ICg, H, W): (a, nw, Hp, Wp) elements
+// of type Word (B = 8 sizeof(Word) bits), zero border of (PH, PW), bit b of
+// element w = bit l of the code of channel B w + b. Each element is built
+// from sizeof(Word) byte planes over the whole H x W image (long vector
+// loops), then copied row by row into the border. Returns ws.wpadded.
+template <typename Word>
+const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t W, int a, int64_t PH,
+                              int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
+  constexpr int R = sizeof(Word);  // byte planes per element
+  const bool avx512 = use_avx512_kernels();
+  const int64_t HW = H * W;
+  ws.wpadded.assign((a * nw * Hp * Wp * R + 7) / 8, 0);
+  Word* out = reinterpret_cast<Word*>(ws.wpadded.data());
+  ws.planes.resize(R * HW);
+  ws.wplane.resize(HW);
+  Word* row = reinterpret_cast<Word*>(ws.wplane.data());
+  for (int l = 0; l < a; ++l)
+    for (int64_t w = 0; w < nw; ++w) {
+      const uint8_t* bytes[R];
+      for (int b8 = 0; b8 < R; ++b8) {
+        const uint8_t* src[8];
+        for (int b = 0; b < 8; ++b) src[b] = xg + (8 * R * w + 8 * b8 + b) * HW;
+        to_bit_plane(src, l, &ws.planes[b8 * HW], HW);
+        bytes[b8] = &ws.planes[b8 * HW];
+      }
+      interleave<R, uint8_t, Word>(bytes, row, HW, avx512);
+      for (int64_t h = 0; h < H; ++h)
+        std::memcpy(out + ((l * nw + w) * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(Word));
+    }
+  return out;
+}
+
+}  // namespace
+
+void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) const {
+  const IntConvGeom& g = g_;
+  const int64_t OH = g.out_h(H), OW = g.out_w(W), OHW = OH * OW;
+  const int64_t Hp = H + 2 * g.PH, Wp = W + 2 * g.PW;
+  const int64_t ldn = int_gemm_ldn(OHW);
+  Workspace& ws = workspace();
+  // A zero row for the padding rows of the last im2col word and the missing
+  // channels of the last bit-plane byte (never written).
+  const size_t zeros = 8 * size_t(std::max({Wp, OW * g.SW + 1, H * W}));  // bytes, room for 64-bit elements
+  if (ws.zeros.size() < zeros) ws.zeros.assign(zeros, 0);
+  const int a = abits_;
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    const uint8_t* xg = x + gr * ICg_ * H * W;  // (ICg, H, W)
+    const IntGemmWeights& w = w_[gr];
+    ws.col.resize(int_gemm_col_bytes(w, ldn));
+    if (kernel_ == IntKernel::dot) {
+      ws.padded.assign(ICg_ * Hp * Wp, 0);
+      for (int64_t c = 0; c < ICg_; ++c)
+        for (int64_t h = 0; h < H; ++h)
+          std::memcpy(&ws.padded[(c * Hp + h + g.PH) * Wp + g.PW], xg + (c * H + h) * W, W);
+      im2col_words<4, uint8_t, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
+                                reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
+    } else if (block_ > 8) {
+      // Word planes (a, ICg/B, Hp, Wp) of B-bit elements, bit b of element w =
+      // bit l of the code of channel B w + b, built over whole images; im2col
+      // then copies (B = 64) or interleaves (B = 16, 32) rows of elements.
+      uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      const int64_t nw = CBg_;
+      switch (block_) {
+        case 64: {
+          const uint64_t* planes = build_word_planes<uint64_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
+          for (int l = 0; l < a; ++l)
+            im2col_copy_words(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                              colq + l * ldn, a * ldn, ldn);
+          break;
+        }
+        case 32: {
+          const uint32_t* planes = build_word_planes<uint32_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
+          for (int l = 0; l < a; ++l)
+            im2col_words<2, uint32_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                                OW, reinterpret_cast<const uint32_t*>(ws.zeros.data()),
+                                                colq + l * ldn, a * ldn, ldn);
+          break;
+        }
+        default: {
+          const uint16_t* planes = build_word_planes<uint16_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
+          for (int l = 0; l < a; ++l)
+            im2col_words<4, uint16_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                                OW, reinterpret_cast<const uint16_t*>(ws.zeros.data()),
+                                                colq + l * ldn, a * ldn, ldn);
+          break;
+        }
+      }
+    } else {
+      // Byte-planar bit planes with a zero border: (a, CBg, Hp, Wp). Each
+      // plane is built over whole H x W images (long vector loops) in
+      // `planes`, then copied row by row into the border.
+      ws.padded.assign(a * CBg_ * Hp * Wp, 0);
+      ws.planes.resize(H * W);
+      for (int l = 0; l < a; ++l)
+        for (int64_t cb = 0; cb < CBg_; ++cb) {
+          const int64_t cn = std::min<int64_t>(8, ICg_ - 8 * cb);
+          const uint8_t* src[8];
+          for (int64_t b = 0; b < 8; ++b) src[b] = b < cn ? xg + (8 * cb + b) * H * W : ws.zeros.data();
+          to_bit_plane(src, l, ws.planes.data(), H * W);
+          for (int64_t h = 0; h < H; ++h)
+            std::memcpy(&ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW], &ws.planes[h * W], W);
+        }
+      uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      for (int l = 0; l < a; ++l)
+        im2col_words<8, uint8_t, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                                  ws.zeros.data(), colq + l * ldn, a * ldn, ldn);
+    }
+    int_gemm(w, ws.col.data(), ldn, OHW, A + gr * OCg_ * OHW, OHW);
+  }
+}
+
+void IntConv::forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, int32_t* A) const {
+  const int64_t OHW = g_.out_h(H) * g_.out_w(W);
+  parallel_for(N, N > 1, [&](int64_t n) { forward_image(x + n * g_.IC * H * W, H, W, A + n * g_.OC * OHW); });
+}
+
+}  // namespace taper

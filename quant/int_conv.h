@@ -1,0 +1,80 @@
+// Integer convolution on activation codes: im2col of u8 codes + the integer
+// GEMM of quant/int_gemm.h, with stride, zero padding and groups.
+//
+//   x (N, IC, H, W) u8 activation codes p (0..P, P = 2^a - 1), NCHW;
+//   q (OC, IC/groups, KH, KW) k-bit weight codes (PyTorch's layout);
+//   A (N, OC, OH, OW) int32, OH = (H + 2 PH - KH) / SH + 1 (same for OW):
+//
+//   A[n, o, i, j] = sum_{c, kh, kw} (2 q[o, c, kh, kw] - L)
+//                                   * x[n, g ICg + c, i SH - PH + kh, j SW - PW + kw]
+//
+// with g = o / OCg the group of o and x = 0 outside the image: zero padding
+// is code 0, exact, because 0 is a real activation value (the quantized
+// ReLU's 0). A is the exact integer accumulator of the mission's formula;
+// y = A / (L P) (times s_o at k = 1) is the float layer's output, and
+// quant/thresholds.h turns A straight into the next layer's codes.
+//
+// How it runs (per image, per group; OpenMP over images, or over output
+// channel blocks when there is one image):
+// - dot kernel: the image is copied with its zero border, and im2col writes
+//   the col4 layout directly, rows r = (c, kh, kw) in PyTorch order, 4 rows
+//   per 32-bit word.
+// - bitplane kernel (fast for wbits * abits <= 4): the channels of a group
+//   are cut into blocks of B bits (B = 64, 32 or 16 when B divides the
+//   group's channel count, else 8 with the last block padded with zero
+//   codes); the image's codes become bit planes of B-bit elements (bit b of
+//   element w = bit l of the code of channel B w + b), built over whole
+//   images, and im2col of those planes writes colq, one B-bit element per
+//   (w, kh, kw) row, 64 / B rows per 64-bit word. So the K order of the
+//   bitplane weights is r = ((w KH + kh) KW + kw) B + b.
+// Weights are permuted and packed for the chosen kernel once, in the
+// constructor.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "quant/int_gemm.h"
+
+namespace taper {
+
+struct IntConvGeom {
+  int64_t IC = 0, OC = 0, KH = 0, KW = 0;
+  int64_t SH = 1, SW = 1, PH = 0, PW = 0, groups = 1;
+  // Output size along one axis; Error when the kernel does not fit.
+  int64_t out_h(int64_t H) const;
+  int64_t out_w(int64_t W) const;
+};
+
+class IntConv {
+ public:
+  // q (OC, IC/groups, KH, KW) weight codes at wbits; activations at abits.
+  // Throws Error on a bad geometry or codes that do not fit.
+  IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, IntKernel kernel);
+
+  // x (N, IC, H, W) codes (each <= 2^abits - 1; not checked in this hot
+  // path: the caller produced them), A (N, OC, OH, OW).
+  void forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, int32_t* A) const;
+
+  const IntConvGeom& geom() const { return g_; }
+  IntKernel kernel() const { return kernel_; }
+  int wbits() const { return wbits_; }
+  int abits() const { return abits_; }
+  // Bytes of the prepared weights this layer keeps resident.
+  int64_t resident_bytes() const;
+
+ private:
+  void forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) const;
+  IntConvGeom g_;
+  int wbits_, abits_;
+  IntKernel kernel_;
+  int64_t ICg_, OCg_;                  // channels per group
+  int64_t block_ = 8, CBg_ = 0;        // bitplane: channels per block B (8, 16, 32, 64), blocks per group
+  std::vector<IntGemmWeights> w_;      // one per group
+};
+
+// Scalar reference: the formula above, seven plain loops.
+void conv_codes_ref(const IntConvGeom& g, const uint8_t* q, int wbits, const uint8_t* x, int64_t N, int64_t H,
+                    int64_t W, int32_t* A);
+
+}  // namespace taper

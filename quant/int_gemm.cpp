@@ -1,0 +1,283 @@
+#include "quant/int_gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+#include "quant/cpu_features.h"
+#include "quant/pack.h"
+
+#define TAPER_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vpopcntdq")))
+
+namespace taper {
+
+IntKernel preferred_int_kernel(int wbits, int abits) {
+  // Per 512 products the bit planes cost wbits * abits (AND, POPCNT, add)
+  // triples on two vector ports, vpdpbusd 8 instructions on one port.
+  return wbits * abits <= 4 ? IntKernel::bitplane : IntKernel::dot;
+}
+
+const char* int_kernel_label(IntKernel k) { return k == IntKernel::dot ? "dot" : "bitplane"; }
+
+IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int wbits, int abits,
+                                IntKernel kernel) {
+  const int L = code_max(wbits), P = code_max(abits);
+  check(M >= 1 && K >= 1, "int_gemm: weight shape (", M, ", ", K, ") must be positive");
+  check(2.0 * double(K) * L * P < 2147483647.0, "int_gemm: K = ", K, " at ", wbits, "-bit weights and ", abits,
+        "-bit activations could overflow the int32 accumulator (2 K L P must be < 2^31)");
+  IntGemmWeights w;
+  w.kernel = kernel;
+  w.wbits = wbits, w.abits = abits, w.M = M, w.K = K;
+  for (int64_t i = 0; i < M * K; ++i)
+    check(codes[i] <= L, "int_gemm: weight code ", i, " = ", int(codes[i]), " does not fit in ", wbits, " bits");
+  if (kernel == IntKernel::dot) {
+    w.Kp = (K + 3) / 4 * 4;
+    w.w8.assign(M * w.Kp, 0);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t r = 0; r < K; ++r) {
+        const int q = codes[m * K + r];
+        w.w8[m * w.Kp + r] = static_cast<int8_t>(wbits == 8 ? q - 128 : code_to_int(q, wbits));
+      }
+  } else {
+    w.K64 = (K + 63) / 64;
+    w.wq.assign(M * wbits * w.K64, 0);
+    for (int64_t m = 0; m < M; ++m)
+      for (int i = 0; i < wbits; ++i)
+        for (int64_t r = 0; r < K; ++r)
+          w.wq[(m * wbits + i) * w.K64 + r / 64] |= uint64_t((codes[m * K + r] >> i) & 1) << (r % 64);
+  }
+  return w;
+}
+
+int64_t int_gemm_col_bytes(const IntGemmWeights& w, int64_t ldn) {
+  return w.kernel == IntKernel::dot ? w.Kp * ldn : 8 * w.K64 * w.abits * ldn;
+}
+
+void pack_int_gemm_cols(const IntGemmWeights& w, const uint8_t* p, int64_t rs, int64_t js, int64_t n,
+                        uint8_t* col, int64_t ldn) {
+  std::memset(col, 0, int_gemm_col_bytes(w, ldn));
+  if (w.kernel == IntKernel::dot) {
+    for (int64_t r = 0; r < w.K; ++r)
+      for (int64_t j = 0; j < n; ++j) col[((r / 4) * ldn + j) * 4 + r % 4] = p[r * rs + j * js];
+    return;
+  }
+  uint64_t* colq = reinterpret_cast<uint64_t*>(col);
+  for (int64_t r = 0; r < w.K; ++r)
+    for (int l = 0; l < w.abits; ++l)
+      for (int64_t j = 0; j < n; ++j)
+        colq[((r / 64) * w.abits + l) * ldn + j] |= uint64_t((p[r * rs + j * js] >> l) & 1) << (r % 64);
+}
+
+void int_gemm_ref(const uint8_t* q, int wbits, int64_t M, int64_t K, const uint8_t* p, int64_t n,
+                  int32_t* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t j = 0; j < n; ++j) {
+      int32_t a = 0;
+      for (int64_t r = 0; r < K; ++r) a += code_to_int(q[m * K + r], wbits) * int32_t(p[r * n + j]);
+      C[m * ldc + j] = a;
+    }
+}
+
+namespace {
+
+// ---- column sums sum_r p_rj (needed by k = 8 dot and by bitplane) ----
+
+void col_sums(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int32_t* s) {
+  std::fill(s, s + ldn, 0);
+  if (w.kernel == IntKernel::dot) {
+    for (int64_t g = 0; g < w.Kp / 4; ++g) {
+      const uint8_t* c = col + g * ldn * 4;
+      for (int64_t j = 0; j < ldn; ++j) s[j] += int32_t(c[4 * j]) + c[4 * j + 1] + c[4 * j + 2] + c[4 * j + 3];
+    }
+    return;
+  }
+  const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
+  for (int64_t c = 0; c < w.K64; ++c)
+    for (int l = 0; l < w.abits; ++l) {
+      const uint64_t* x = colq + (c * w.abits + l) * ldn;
+      for (int64_t j = 0; j < ldn; ++j) s[j] += __builtin_popcountll(x[j]) << l;
+    }
+}
+
+// ---- portable kernels: rows [m0, m1) ----
+
+void dot_portable(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, const int32_t* colsum,
+                  int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
+  std::vector<int32_t> acc(ldn);
+  for (int64_t m = m0; m < m1; ++m) {
+    std::fill(acc.begin(), acc.end(), 0);
+    const int8_t* wm = w.w8.data() + m * w.Kp;
+    for (int64_t g = 0; g < w.Kp / 4; ++g) {
+      const int32_t w0 = wm[4 * g], w1 = wm[4 * g + 1], w2 = wm[4 * g + 2], w3 = wm[4 * g + 3];
+      const uint8_t* c = col + g * ldn * 4;
+      for (int64_t j = 0; j < ldn; ++j)
+        acc[j] += w0 * c[4 * j] + w1 * c[4 * j + 1] + w2 * c[4 * j + 2] + w3 * c[4 * j + 3];
+    }
+    int32_t* cm = C + m * ldc;
+    if (w.wbits == 8)
+      for (int64_t j = 0; j < n; ++j) cm[j] = 2 * acc[j] + colsum[j];
+    else
+      for (int64_t j = 0; j < n; ++j) cm[j] = acc[j];
+  }
+}
+
+void bitplane_portable(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                       const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
+  const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
+  std::vector<int32_t> acc(ldn);
+  for (int64_t m = m0; m < m1; ++m) {
+    std::fill(acc.begin(), acc.end(), 0);
+    for (int i = 0; i < w.wbits; ++i) {
+      const uint64_t* wm = w.wq.data() + (m * w.wbits + i) * w.K64;
+      for (int64_t c = 0; c < w.K64; ++c)
+        for (int l = 0; l < w.abits; ++l) {
+          const uint64_t wb = wm[c];
+          const uint64_t* x = colq + (c * w.abits + l) * ldn;
+          for (int64_t j = 0; j < ldn; ++j) acc[j] += __builtin_popcountll(wb & x[j]) << (i + l);
+        }
+    }
+    int32_t* cm = C + m * ldc;
+    for (int64_t j = 0; j < n; ++j) cm[j] = 2 * acc[j] - colsum[j];
+  }
+}
+
+// ---- AVX-512 kernels: an MB x (16 NV) tile of C (dot) / MB x (8 NV) (bitplane) ----
+
+inline __mmask16 TAPER_AVX512 tail_mask16(int64_t left) {
+  return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+}
+
+// dot: acc[i][v] (16 int32 lanes = 16 pixels) += vpdpbusd(col4 pixels, 4 weights of row i broadcast).
+template <int MB, int NV>
+TAPER_AVX512 void dot_tile(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                           const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
+  __m512i acc[MB][NV];
+  for (int i = 0; i < MB; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+  const int8_t* wm = w.w8.data() + m0 * w.Kp;
+  const int64_t G = w.Kp / 4;
+  for (int64_t g = 0; g < G; ++g) {
+    const uint8_t* c = col + (g * ldn + j0) * 4;
+    __m512i x[NV];
+    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(c + 64 * v);
+    for (int i = 0; i < MB; ++i) {
+      int32_t w4;
+      std::memcpy(&w4, wm + i * w.Kp + 4 * g, 4);
+      const __m512i wb = _mm512_set1_epi32(w4);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], x[v], wb);
+    }
+  }
+  for (int v = 0; v < NV; ++v) {
+    const __mmask16 k = tail_mask16(n - j0 - 16 * v);
+    const __m512i s = w.wbits == 8 ? _mm512_loadu_si512(colsum + j0 + 16 * v) : _mm512_setzero_si512();
+    for (int i = 0; i < MB; ++i) {
+      __m512i a = acc[i][v];
+      if (w.wbits == 8) a = _mm512_add_epi32(_mm512_add_epi32(a, a), s);
+      _mm512_mask_storeu_epi32(C + (m0 + i) * ldc + j0 + 16 * v, k, a);
+    }
+  }
+}
+
+// bitplane: per weight plane b and activation plane l, acc[i][v] (8 int64
+// lanes = 8 pixels) += popcount(Q_b of row i & P_l), then tile += acc << (b + l);
+// at the end A = 2 tile - colsum (colsum = L sum p here).
+template <int MB, int NV>
+TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                                const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
+  const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
+  const int a = w.abits, kb = w.wbits;
+  const int64_t row = kb * w.K64;  // one row's weight words, plane after plane
+  __m512i tile[MB][NV];
+  for (int i = 0; i < MB; ++i)
+    for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_setzero_si512();
+  for (int pair = 0; pair < kb * a; ++pair) {
+    const int b = pair / a, l = pair % a;
+    const uint64_t* wm = w.wq.data() + m0 * row + b * w.K64;
+    __m512i acc[MB][NV];
+    for (int i = 0; i < MB; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+    for (int64_t c = 0; c < w.K64; ++c) {
+      const uint64_t* x0 = colq + (c * a + l) * ldn + j0;
+      __m512i x[NV];
+      for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(x0 + 8 * v);
+      for (int i = 0; i < MB; ++i) {
+        const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[i * row + c]));
+        for (int v = 0; v < NV; ++v)
+          acc[i][v] = _mm512_add_epi64(acc[i][v], _mm512_popcnt_epi64(_mm512_and_si512(wb, x[v])));
+      }
+    }
+    for (int i = 0; i < MB; ++i)
+      for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_add_epi64(tile[i][v], _mm512_slli_epi64(acc[i][v], b + l));
+  }
+  for (int v = 0; v < NV; ++v) {
+    const int64_t left = n - j0 - 8 * v;
+    if (left <= 0) break;
+    const __mmask8 k = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1);
+    const __m512i s = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + j0 + 8 * v)));
+    for (int i = 0; i < MB; ++i) {
+      const __m512i A = _mm512_sub_epi64(_mm512_add_epi64(tile[i][v], tile[i][v]), s);
+      _mm512_mask_cvtepi64_storeu_epi32(C + (m0 + i) * ldc + j0 + 8 * v, k, A);
+    }
+  }
+}
+
+using TileFn = void (*)(const IntGemmWeights&, const uint8_t*, int64_t, int64_t, const int32_t*, int32_t*,
+                        int64_t, int64_t, int64_t);
+
+// Tile tables: [MB - 1][NV - 1].
+constexpr int kMB = 6, kDotNV = 4, kBitNV = 4;
+#define TAPER_ROW(K, MB) {K<MB, 1>, K<MB, 2>, K<MB, 3>, K<MB, 4>}
+const TileFn kDotTiles[kMB][kDotNV] = {TAPER_ROW(dot_tile, 1), TAPER_ROW(dot_tile, 2), TAPER_ROW(dot_tile, 3),
+                                       TAPER_ROW(dot_tile, 4), TAPER_ROW(dot_tile, 5), TAPER_ROW(dot_tile, 6)};
+const TileFn kBitTiles[kMB][kBitNV] = {TAPER_ROW(bitplane_tile, 1), TAPER_ROW(bitplane_tile, 2),
+                                       TAPER_ROW(bitplane_tile, 3), TAPER_ROW(bitplane_tile, 4),
+                                       TAPER_ROW(bitplane_tile, 5), TAPER_ROW(bitplane_tile, 6)};
+#undef TAPER_ROW
+
+void avx512_rows(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, const int32_t* colsum,
+                 int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
+  const bool dot = w.kernel == IntKernel::dot;
+  const int64_t lanes = dot ? 16 : 8, NVmax = dot ? kDotNV : kBitNV;
+  const int64_t vecs = (n + lanes - 1) / lanes;
+  // Column tiles of nearly equal width (13 vectors: 4 3 3 3, not 4 4 4 1).
+  const int64_t tiles = (vecs + NVmax - 1) / NVmax;
+  for (int64_t t = 0, j = 0; t < tiles; ++t) {
+    const int64_t nv = vecs / tiles + (t < vecs % tiles ? 1 : 0);
+    for (int64_t m = m0; m < m1; m += kMB) {
+      const int64_t mb = std::min<int64_t>(kMB, m1 - m);
+      const TileFn f = dot ? kDotTiles[mb - 1][nv - 1] : kBitTiles[mb - 1][nv - 1];
+      f(w, col, ldn, n, colsum, C, ldc, m, j * lanes);
+    }
+    j += nv;
+  }
+}
+
+}  // namespace
+
+void int_gemm(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, int32_t* C, int64_t ldc) {
+  check(ldn % 16 == 0 && ldn >= n, "int_gemm: column stride ", ldn, " must be a multiple of 16 and >= n = ", n);
+  thread_local std::vector<int32_t> colsum;
+  colsum.resize(ldn);
+  const bool need_sums = w.kernel == IntKernel::bitplane || w.wbits == 8;
+  if (need_sums) col_sums(w, col, ldn, colsum.data());
+  if (w.kernel == IntKernel::bitplane)  // A = 2 sum q p - L sum p: pass L sum p
+    for (int64_t j = 0; j < ldn; ++j) colsum[j] *= (1 << w.wbits) - 1;
+  const bool fast = use_avx512_kernels();
+  const int64_t blocks = (w.M + kMB - 1) / kMB;
+  const double work = double(w.M) * (w.kernel == IntKernel::dot ? w.Kp : 64 * w.K64 * w.abits * w.wbits) * ldn;
+  const int32_t* cs = colsum.data();
+  parallel_for(blocks, work >= 4e6, [&](int64_t b) {
+    const int64_t m0 = b * kMB, m1 = std::min(w.M, m0 + kMB);
+    if (fast)
+      avx512_rows(w, col, ldn, n, cs, C, ldc, m0, m1);
+    else if (w.kernel == IntKernel::dot)
+      dot_portable(w, col, ldn, n, cs, C, ldc, m0, m1);
+    else
+      bitplane_portable(w, col, ldn, n, cs, C, ldc, m0, m1);
+  });
+}
+
+}  // namespace taper

@@ -1,0 +1,97 @@
+// Integer GEMM of a quantized conv/linear layer on codes (mission.md,
+// "Deployment: the integer form of a quantized layer").
+//
+//   C[m][j] = A_mj = sum_r (2 q_mr - L) p_rj        exact, int32
+//
+// q (M, K): k-bit weight codes of output channel m (quant/pack.h; 2q - L is
+// the odd integer weight, k = 1: 2q - 1), p (K, n): a-bit activation codes
+// (unsigned, 0..P, P = 2^a - 1) of n output positions ("pixels"). For a conv
+// layer, row r of p is one (c, kh, kw) of the im2col matrix (quant/int_conv.h),
+// for a linear layer one input feature and j one sample.
+//
+// Two kernels, chosen per layer when its weights are prepared (once, at load):
+//
+// - IntKernel::dot (any k = 1..8): AVX-512 VNNI vpdpbusd, u8 activation codes
+//   x s8 weights, 64 multiply-adds per instruction. k <= 7: the s8 weight is
+//   2q - L (|2q - L| <= 127). k = 8 (L = 255 does not fit s8): the offset
+//   trick, w' = q - 128 in -128..127 and 2q - 255 = 2 w' + 1, so
+//   A = 2 sum w' p + sum p (sum p is the column sum of the code matrix).
+//   Column layout ("col4"): rows in groups of 4, each pixel's 4 codes
+//   of a group in one 32-bit word:
+//     col[((r / 4) * ldn + j) * 4 + r % 4] = p[r][j]        (u8)
+//   rows K..Kp-1 (Kp = K rounded up to 4) and columns n..ldn-1 are 0.
+//   Weights: w8[m * Kp + r] (s8), 0 in the padding rows.
+//
+// - IntKernel::bitplane (any k; the fast path for k * a <= 4): weights as k
+//   bit planes Q_b and activations as a bit planes P_l (q = sum_b 2^b Q_b,
+//   p = sum_l 2^l P_l), and
+//     sum_r q_r p_r = sum_{b,l} 2^(b+l) popcount(Q_b & P_l),   A = 2 sum q p - L sum p,
+//   one AND + one VPOPCNTQ + one add per 64 rows x 8 columns per plane pair.
+//   Column layout ("colq"): 64 rows per 64-bit word, bit r % 64 of a word:
+//     colq[((r / 64) * a + l) * ldn + j] bit (r % 64) = bit l of p[r][j]
+//   (uint64; rows K..64*K64-1 and columns n..ldn-1 are 0).
+//   Weights: wq[(m * k + b) * K64 + r / 64] bit (r % 64) = bit b of q[m][r].
+//
+// ldn (the column stride) is a multiple of 16 (int_gemm_ldn). Padding rows
+// and columns are zero codes, so they add nothing (zero is an activation
+// code; a conv's zero padding is exact for the same reason).
+//
+// Both kernels run on AVX-512 (VNNI, VPOPCNTDQ) when the CPU has it, on
+// portable loops otherwise (quant/cpu_features.h); int_gemm_ref is the plain
+// definition every path must equal exactly.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace taper {
+
+enum class IntKernel { dot, bitplane };
+
+// The kernel that is faster for these bits: bitplane when k * a <= 4 (w1a1..
+// w1a4, w2a1, w2a2, w3a1, w4a1), dot otherwise. Per 512 products, bitplane
+// costs k a (AND, POPCNT, add) triples spread over two vector ports, dot 8
+// vpdpbusd on the one port that runs them on this CPU.
+IntKernel preferred_int_kernel(int wbits, int abits);
+const char* int_kernel_label(IntKernel k);  // "dot" / "bitplane"
+
+// Weights prepared once for one kernel (the layouts above).
+struct IntGemmWeights {
+  IntKernel kernel = IntKernel::dot;
+  int wbits = 0, abits = 0;
+  int64_t M = 0, K = 0;
+  int64_t Kp = 0;              // dot: K rounded up to 4
+  int64_t K64 = 0;             // bitplane: 64-bit words per row
+  std::vector<int8_t> w8;      // dot: (M, Kp)
+  std::vector<uint64_t> wq;    // bitplane: (M, wbits, K64)
+  int64_t resident_bytes() const { return int64_t(w8.size()) + 8 * int64_t(wq.size()); }
+};
+
+// codes (M, K) row-major, each < 2^wbits. Throws Error for bits outside
+// 1..8, or K so large that int32 could overflow (2 K L P must stay below
+// 2^31).
+IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int wbits, int abits,
+                                IntKernel kernel);
+
+// Column stride for n columns: n rounded up to 16.
+inline int64_t int_gemm_ldn(int64_t n) { return (n + 15) / 16 * 16; }
+// Bytes of a column buffer with stride ldn for these weights' kernel.
+int64_t int_gemm_col_bytes(const IntGemmWeights& w, int64_t ldn);
+
+// Builds the column buffer (layout of w.kernel, col_bytes bytes, zero
+// padding included) from codes p(r, j) = p[r * rs + j * js]: rs = n, js = 1
+// for a (K, n) matrix; rs = 1, js = K for a linear layer's (n, K) input.
+void pack_int_gemm_cols(const IntGemmWeights& w, const uint8_t* p, int64_t rs, int64_t js, int64_t n,
+                        uint8_t* col, int64_t ldn);
+
+// C (M, n) with row stride ldc = A from the prepared weights and a column
+// buffer. Splits the rows over threads when called outside a parallel
+// region and the work is large.
+void int_gemm(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, int32_t* C,
+              int64_t ldc);
+
+// Scalar reference: codes q (M, K), p (K, n) row-major; C (M, n), stride ldc.
+void int_gemm_ref(const uint8_t* q, int wbits, int64_t M, int64_t K, const uint8_t* p, int64_t n,
+                  int32_t* C, int64_t ldc);
+
+}  // namespace taper

@@ -1,0 +1,104 @@
+#include "quant/thresholds.h"
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+#include "quant/pack.h"
+
+namespace taper {
+
+std::vector<FoldedChannel> fold_batchnorm(const float* acc_scale, const float* gamma, const float* beta,
+                                          const float* running_mean, const float* running_var, float eps,
+                                          int64_t C) {
+  check(std::isfinite(eps) && eps >= 0.0f, "fold_batchnorm: eps ", eps, " is not a finite value >= 0");
+  std::vector<FoldedChannel> ch(C);
+  for (int64_t c = 0; c < C; ++c) {
+    check(std::isfinite(acc_scale[c]) && std::isfinite(gamma[c]) && std::isfinite(beta[c]) &&
+              std::isfinite(running_mean[c]) && std::isfinite(running_var[c]),
+          "fold_batchnorm: channel ", c, " has a value that is not finite (scale ", acc_scale[c], ", gamma ",
+          gamma[c], ", beta ", beta[c], ", mean ", running_mean[c], ", var ", running_var[c], ")");
+    check(double(running_var[c]) + eps > 0.0, "fold_batchnorm: channel ", c, " has var + eps = ",
+          double(running_var[c]) + eps, " (must be > 0)");
+    const float invstd = bn_invstd(running_var[c], eps);
+    ch[c] = FoldedChannel{acc_scale[c], running_mean[c], gamma[c] * invstd, beta[c]};
+    check(std::isfinite(invstd) && std::isfinite(ch[c].bn_scale), "fold_batchnorm: channel ", c,
+          " has gamma * invstd = ", ch[c].bn_scale, " (var ", running_var[c], ", eps ", eps, "): not finite");
+  }
+  return ch;
+}
+
+namespace {
+
+int sign_of(float v) { return v > 0.0f ? 1 : v < 0.0f ? -1 : 0; }
+
+}  // namespace
+
+ActThresholds fold_thresholds(const std::vector<FoldedChannel>& ch, int abits, int32_t amin, int32_t amax) {
+  const int P = code_max(abits);
+  constexpr int32_t kLimit = 2147483646;  // 2^31 - 2: d * A and the sentinels fit in int32
+  check(amin <= amax && amin >= -kLimit && amax <= kLimit, "fold_thresholds: accumulator range [", amin, ", ",
+        amax, "] must be ordered and within +-(2^31 - 2)");
+  ActThresholds th;
+  th.abits = abits, th.C = static_cast<int64_t>(ch.size()), th.P = P;
+  th.dir.resize(th.C);
+  th.u.resize(th.C * P);
+  const float Pf = static_cast<float>(P);
+  for (int64_t c = 0; c < th.C; ++c) {
+    const FoldedChannel& f = ch[c];
+    const int d = sign_of(f.acc_scale) * sign_of(f.bn_scale);
+    th.dir[c] = static_cast<int8_t>(d);
+    int32_t* u = &th.u[c * P];
+    if (d == 0) {
+      const int c0 = folded_code(0, f, Pf);
+      for (int t = 1; t <= P; ++t) u[t - 1] = t <= c0 ? 0 : 1;
+      continue;
+    }
+    for (int t = 1; t <= P; ++t) {
+      if (d > 0) {  // least A with code(A) >= t, or amax + 1
+        int64_t lo = amin, hi = int64_t(amax) + 1;  // answer in [lo, hi]
+        while (lo < hi) {
+          const int64_t mid = lo + (hi - lo) / 2;
+          if (folded_code(static_cast<int32_t>(mid), f, Pf) >= t) hi = mid; else lo = mid + 1;
+        }
+        u[t - 1] = static_cast<int32_t>(lo);
+      } else {  // greatest A with code(A) >= t, or amin - 1; stored negated
+        int64_t lo = int64_t(amin) - 1, hi = amax;  // answer in [lo, hi]
+        while (lo < hi) {
+          const int64_t mid = hi - (hi - lo) / 2;
+          if (folded_code(static_cast<int32_t>(mid), f, Pf) >= t) lo = mid; else hi = mid - 1;
+        }
+        u[t - 1] = static_cast<int32_t>(-lo);
+      }
+    }
+  }
+  return th;
+}
+
+void apply_thresholds_ref(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < th.C; ++c)
+      for (int64_t i = 0; i < HW; ++i) {
+        const int64_t at = (n * th.C + c) * HW + i;
+        const int32_t v = th.dir[c] * A[at];
+        int code = 0;
+        for (int64_t t = 0; t < th.P; ++t) code += v >= th.u[c * th.P + t];
+        codes[at] = static_cast<uint8_t>(code);
+      }
+}
+
+void apply_thresholds(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes) {
+  const int64_t rows = N * th.C, P = th.P;
+  parallel_for(rows, rows * HW >= kMinParallelWork, [&](int64_t row) {
+    const int64_t c = row % th.C;
+    const int32_t d = th.dir[c];
+    const int32_t* u = &th.u[c * P];
+    const int32_t* a = A + row * HW;
+    uint8_t* out = codes + row * HW;
+    for (int64_t i = 0; i < HW; ++i) out[i] = 0;
+    for (int64_t t = 0; t < P; ++t) {
+      const int32_t ut = u[t];
+      for (int64_t i = 0; i < HW; ++i) out[i] += static_cast<uint8_t>(d * a[i] >= ut);
+    }
+  });
+}
+
+}  // namespace taper

@@ -1,0 +1,87 @@
+// Batch norm + activation quantizer folded into per-channel integer
+// thresholds on a quantized layer's int32 accumulator (FINN's
+// "streamlining", Larq Compute Engine's output transform).
+//
+// The float formula, per channel c, for an accumulator A (quant/int_gemm.h):
+//   y    = float(A) * acc_scale_c           acc_scale_c = 1 / (L P) for k >= 2
+//                                           weights, s_c / (L P) for k = 1
+//                                           (phase 2 fixes how it is computed;
+//                                           here it is an input)
+//   z    = (y - mean_c) * bn_scale_c + beta_c,
+//          bn_scale_c = gamma_c * invstd_c, invstd_c = float(1 / sqrt(double(var_c) + eps))
+//          (batch norm in eval mode, the float ops of layers/batchnorm.cpp)
+//   code = nearbyint(P * clamp(z, 0, 1)),   P = 2^a - 1  (the next layer's code)
+// folded_code() below is that formula, written once; the thresholds are
+// computed from it and are therefore bit-exact with it at every boundary.
+//
+// Every step is a monotone function of A (float rounding of a monotone
+// operation is monotone), so code(A) is monotone per channel, with
+// direction d_c = sign(acc_scale_c) * sign(bn_scale_c) (the float values):
+//   d_c = +1  non-decreasing:  T_ct = the least A in [amin, amax] with code(A) >= t
+//   d_c = -1  non-increasing:  T_ct = the greatest A with code(A) >= t
+//   d_c =  0  constant (gamma = 0, or a zero scale): code = code(0) for every A
+// and all three cases are stored in one form, t = 1..P:
+//   code(A) = #{ t : d_c * A >= U_ct }
+//   d = +1:  U_ct = T_ct                   (amax + 1 when no A reaches t)
+//   d = -1:  U_ct = -T_ct                  (1 - amin when no A reaches t)
+//   d =  0:  U_ct = 0 for t <= code(0), 1 for t > code(0)
+// U_c1 <= U_c2 <= ... <= U_cP. The identity holds for A in [amin, amax]
+// (the layer's possible accumulators, e.g. +-K L P), which must lie within
+// +-(2^31 - 2) so that d * A and the sentinels fit in int32. Each T_ct is a
+// binary search over [amin, amax] with folded_code.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace taper {
+
+// One channel's float coefficients.
+struct FoldedChannel {
+  float acc_scale = 1.0f;  // y = float(A) * acc_scale
+  float mean = 0.0f;       // running mean
+  float bn_scale = 1.0f;   // gamma * invstd
+  float shift = 0.0f;      // beta
+};
+
+// invstd as layers/batchnorm.cpp computes it in eval mode.
+inline float bn_invstd(float var, float eps) { return static_cast<float>(1.0 / std::sqrt(double(var) + eps)); }
+
+// z -> the a-bit code nearbyint(P * clamp(z, 0, 1)), P = 2^a - 1 as a float.
+// TODO(merge): use the shared act-quant formula (quant/act_quant), which
+// computes Q_a(clamp(z, 0, 1)) = nearbyint(P * clamp(z, 0, 1)) / P.
+inline int act_code(float z, float P) { return static_cast<int>(std::nearbyint(P * std::min(std::max(z, 0.0f), 1.0f))); }
+
+// The float formula above, for one accumulator of one channel.
+inline int folded_code(int32_t A, const FoldedChannel& f, float P) {
+  const float y = static_cast<float>(A) * f.acc_scale;
+  const float z = (y - f.mean) * f.bn_scale + f.shift;
+  return act_code(z, P);
+}
+
+struct ActThresholds {
+  int abits = 0;
+  int64_t C = 0;
+  int64_t P = 0;                 // thresholds per channel, 2^abits - 1
+  std::vector<int8_t> dir;       // (C): d_c in {-1, 0, +1}
+  std::vector<int32_t> u;        // (C, P): U_ct, t = 1..P at [c * P + t - 1]
+};
+
+// Channel coefficients from batch-norm parameters: (C) each; eps >= 0.
+// Throws Error naming the channel when a value is not finite or
+// var + eps is not > 0.
+std::vector<FoldedChannel> fold_batchnorm(const float* acc_scale, const float* gamma, const float* beta,
+                                          const float* running_mean, const float* running_var, float eps,
+                                          int64_t C);
+
+// The thresholds of C channels for accumulators in [amin, amax].
+ActThresholds fold_thresholds(const std::vector<FoldedChannel>& ch, int abits, int32_t amin, int32_t amax);
+
+// Scalar reference: codes (N, C, HW) from A (N, C, HW) by counting thresholds.
+void apply_thresholds_ref(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes);
+// Fast version (vectorized, OpenMP over N * C rows for large inputs), equal to the reference.
+void apply_thresholds(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes);
+
+}  // namespace taper
