@@ -32,7 +32,7 @@ using json = nlohmann::json;
 namespace {
 
 const char* kUsage =
-    "usage: taper sweep GRID.json --out DIR [--jobs J] [--threads T]\n"
+    "usage: taper sweep GRID.json --out DIR [--jobs J] [--threads T] [--list]\n"
     "  Runs every cell of the grid (models x data x policies x widths x seeds, the\n"
     "  format is in docs/sweep.md) as a `taper train` run folder DIR/<cell>, in a\n"
     "  child process each (its output in DIR/<cell>/train.log), then writes the\n"
@@ -41,7 +41,8 @@ const char* kUsage =
     "  --out DIR      the sweep folder (created)\n"
     "  --jobs J       runs at once (default 1)\n"
     "  --threads T    threads per run (default: the cores / J); J x T must not exceed\n"
-    "                 the cores\n";
+    "                 the cores\n"
+    "  --list         check the grid and print its cells (name, width), run nothing\n";
 
 bool exists(const std::string& p) {
   struct stat st;
@@ -133,14 +134,15 @@ pid_t launch(const GridCell& c, State s) {
 }  // namespace
 
 int cmd_sweep(int argc, char** argv) {
-  Args args(argc, argv, {});
+  Args args(argc, argv, {"--list"});
   if (args.help()) {
     std::fputs(kUsage, stdout);
     return 0;
   }
   args.expect_positional(1, "the grid file");
+  const bool list_only = args.flag("--list");
   auto out = args.get("--out");
-  if (!out) fail("give --out DIR: the folder the sweep's runs go to");
+  if (!out && !list_only) fail("give --out DIR: the folder the sweep's runs go to");
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int jobs = static_cast<int>(args.get_int("--jobs", 1, 1, 256));
   const int threads = static_cast<int>(args.get_int("--threads", std::max(1, cores / jobs), 1, 256));
@@ -148,10 +150,15 @@ int cmd_sweep(int argc, char** argv) {
   if (jobs * threads > cores)
     fail("--jobs ", jobs, " x --threads ", threads, " = ", jobs * threads, " threads exceed the ", cores,
          " cores of this machine: lower --jobs or --threads");
-  std::string dir = *out;
+  std::string dir = out ? *out : "DIR";
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   const std::string grid_path = args.positional()[0];
   Grid grid = read_grid(grid_path, dir, threads);
+  if (list_only) {
+    std::printf("grid %s: %zu runs\n", grid.name.c_str(), grid.cells.size());
+    for (const auto& c : grid.cells) std::printf("%s  width %g\n", c.name.c_str(), c.config.width);
+    return 0;
+  }
 
   // Every cell's state is checked before anything runs.
   std::vector<State> states;

@@ -193,3 +193,13 @@ TEST_CASE("train --match-size records the matched width, resume keeps it") {
                      "disagree");
   expect_usage_error("train --model lenet5 --wbits 2 --match-size 1-1 --epochs 1 --out " + (dir / "x"), "match_size");
 }
+
+TEST_CASE("sweep: the shipped grids are valid") {
+  for (const char* g : {"cifar10-resnet20-table2", "cifar10-resnet20-isosize", "fmnist-vgg7-table2",
+                        "fmnist-vgg7-isosize"}) {
+    RunResult r = run_taper(std::string("sweep experiments/") + g + ".json --list --threads 1");
+    INFO(g << ": " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("10 runs") != std::string::npos);  // 5 policies x 2 seeds
+  }
+}
