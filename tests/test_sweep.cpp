@@ -132,8 +132,10 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
   REQUIRE(a.exit_code == 0);
   for (const char* f : {"results.csv", "summary.md", "pareto.png", "curves.png"}) CHECK(exists(dir / "a/" + std::string(f)));
 
-  // Killed when the first run has its first checkpoint, then started again
-  // (the second start finds one run to resume and one not started).
+  // Killed when the second run (the match_size one) has its first
+  // checkpoint, then started again: the second start skips the finished
+  // first run and resumes the second, which must keep its matched width
+  // (results.csv has the width column).
   const std::string bin = taper_bin();
   pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -143,7 +145,7 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
           "--threads", "1", static_cast<char*>(nullptr));
     _exit(127);
   }
-  const std::string first = dir / "b/lenet5-fashion-mnist-w2-a2-x1-s1/last.safetensors";
+  const std::string first = dir / "b/lenet5-fashion-mnist-w1-a2-match2-s1/last.safetensors";
   for (int i = 0; i < 6000 && !exists(first); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(exists(first));
   kill(pid, SIGKILL);
@@ -154,7 +156,8 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
   RunResult b = run_taper("sweep " + (dir / "tiny.json") + " --out " + (dir / "b") + " --threads 1");
   INFO(b.out << b.err);
   REQUIRE(b.exit_code == 0);
-  CHECK(b.out.find("(resume)") != std::string::npos);  // the killed run went on from its checkpoint
+  CHECK(b.out.find("1 finished, 1 to run") != std::string::npos);
+  CHECK(b.out.find("lenet5-fashion-mnist-w1-a2-match2-s1 (resume)") != std::string::npos);
   CHECK(without_seconds(read(dir / "a/results.csv")) == without_seconds(read(dir / "b/results.csv")));
   CHECK(read(dir / "a/results.csv").find("lenet5-fashion-mnist-w1-a2-match2-s1") != std::string::npos);
 
@@ -173,7 +176,7 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
   expect_usage_error("sweep " + (dir / "other.json") + " --out " + (dir / "b") + " --threads 1", "other settings");
 }
 
-TEST_CASE("train --match-size records the matched width, resume keeps it") {
+TEST_CASE("train --match-size records the matched width") {
   if (!data_available()) {
     WARN("Fashion-MNIST not installed (scripts/get-data.sh): skipped");
     return;
