@@ -255,8 +255,10 @@ ReportCounts write_report(const std::string& dir) {
                   stat_of(secs).mean);
     md << row;
     Stat s = stat_of(best);
+    char width[32] = "";
+    if (num(cf["width"]) != 1.0) std::snprintf(width, sizeof width, " x%g", num(cf["width"]));
     points.push_back({num(rs["weight_bytes"]), 100 * s.mean, std::isnan(s.std) ? 0.0 : 100 * s.std,
-                      "w" + cf.value("wbits", std::string("?")) + "a" + std::to_string(cf.value("abits", 0)),
+                      "w" + cf.value("wbits", std::string("?")) + "a" + std::to_string(cf.value("abits", 0)) + width,
                       progressive(cf.value("wbits", std::string("")))});
   }
   write_text(dir + "/summary.md", md.str());
@@ -284,7 +286,7 @@ ReportCounts write_report(const std::string& dir) {
       front.x.push_back(p.bytes), front.y.push_back(p.acc);
       best_acc = p.acc;
     }
-  pareto.series = {front, homo, prog};
+  pareto.series = {homo, prog, front};  // the front's rings drawn around the points
   if (!points.empty()) write_png(dir + "/pareto.png", draw_chart(pareto));
 
   // curves.png: mean test accuracy per epoch over the seeds (epochs every seed reached).

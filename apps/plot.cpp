@@ -195,10 +195,10 @@ void marker(Canvas& c, PlotPoint p, Marker m, Color color) {
       for (int d = -6; d <= 6; ++d) c.rect(p.x - (6 - std::abs(d)), p.y + d, p.x + 7 - std::abs(d), p.y + d + 1, color);
       break;
     case Marker::Ring:
-      for (int dy = -6; dy <= 6; ++dy)
-        for (int dx = -6; dx <= 6; ++dx) {
+      for (int dy = -9; dy <= 9; ++dy)  // a ring of radius 7-9: drawn around another marker
+        for (int dx = -9; dx <= 9; ++dx) {
           int r2 = dx * dx + dy * dy;
-          if (r2 <= 36 && r2 >= 12) c.put(p.x + dx, p.y + dy, color);
+          if (r2 <= 81 && r2 >= 49) c.put(p.x + dx, p.y + dy, color);
         }
       break;
     case Marker::None: break;

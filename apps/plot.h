@@ -44,7 +44,7 @@ Image draw_curves(const std::vector<EpochMetrics>& m);
 void write_curves_png(const std::string& path, const std::vector<EpochMetrics>& m);
 void write_png(const std::string& path, const Image& img);
 
-enum class Marker { Square, Diamond, Ring, None };
+enum class Marker { Square, Diamond, Ring, None };  // Ring: radius 7-9 px, to circle another marker
 
 struct Series {
   std::string label;             // in the legend; empty: not listed
