@@ -137,6 +137,7 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
   // first run and resumes the second, which must keep its matched width
   // (results.csv has the width column).
   const std::string bin = taper_bin();
+  std::fflush(stdout);  // nothing buffered is written twice by the child
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -174,6 +175,46 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
   other.replace(other.find("\"epochs\": 2"), 11, "\"epochs\": 3");
   write(dir / "other.json", other);
   expect_usage_error("sweep " + (dir / "other.json") + " --out " + (dir / "b") + " --threads 1", "other settings");
+}
+
+TEST_CASE("sweep: a run killed under a running sweep fails alone; the next start finishes it") {
+  if (!data_available()) {
+    WARN("Fashion-MNIST not installed (scripts/get-data.sh): skipped");
+    return;
+  }
+  TempDir dir;
+  write(dir / "tiny.json", kTinyGrid);
+  RunResult a = run_taper("sweep " + (dir / "tiny.json") + " --out " + (dir / "a") + " --threads 1");
+  REQUIRE(a.exit_code == 0);
+
+  const std::string bin = taper_bin();
+  std::fflush(stdout);  // nothing buffered is written twice by the child
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    freopen((dir / "sweep.out").c_str(), "w", stdout);
+    execl(bin.c_str(), bin.c_str(), "sweep", (dir / "tiny.json").c_str(), "--out", (dir / "b").c_str(),
+          "--threads", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Kill the first run (the sweep's child) once it has a checkpoint.
+  const std::string first = dir / "b/lenet5-fashion-mnist-w2-a2-x1-s1/last.safetensors";
+  for (int i = 0; i < 6000 && !exists(first); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(exists(first));
+  std::string children = read("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  REQUIRE(!children.empty());
+  kill(static_cast<pid_t>(std::stol(children)), SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);  // the sweep went on and reported the failure
+  const std::string out = read(dir / "sweep.out");
+  CHECK(out.find("FAILED lenet5-fashion-mnist-w2-a2-x1-s1: killed by signal 9") != std::string::npos);
+  CHECK(out.find("done   lenet5-fashion-mnist-w1-a2-match2-s1") != std::string::npos);
+  RunResult b = run_taper("sweep " + (dir / "tiny.json") + " --out " + (dir / "b") + " --threads 1");
+  INFO(b.out << b.err);
+  REQUIRE(b.exit_code == 0);
+  CHECK(without_seconds(read(dir / "a/results.csv")) == without_seconds(read(dir / "b/results.csv")));
 }
 
 TEST_CASE("train --match-size records the matched width") {
