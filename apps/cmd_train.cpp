@@ -43,6 +43,7 @@ static const char* kUsage =
     "  --wbits SPEC         32 | k | a-b-c... | progressive:K        (default 32)\n"
     "  --abits K            1-8 or 32                                (default 32)\n"
     "  --width W            channel width multiplier                 (default 1)\n"
+    "  --match-size SPEC    instead of --width: the widest width whose weight bytes do not exceed SPEC's\n"
     "  --optimizer NAME     sgd | adam | adamw                       (default sgd)\n"
     "  --lr X --momentum X --nesterov --weight-decay X   (defaults 0.1, 0.9, off, 2e-4;\n"
     "                       weight decay applies to conv and linear weights only)\n"

@@ -25,6 +25,13 @@ std::string resolve_model_path(const std::string& arg) {
   fail(arg, ": no such model file");
 }
 
+double matched_width(const std::string& model_path, const std::string& wbits, const std::string& match) {
+  ModelSpec base = load_model_file(model_path);
+  std::vector<int> bits = parse_wbits(wbits, base.num_stages);
+  int64_t target = size_report(base, parse_wbits(match, base.num_stages)).weight_bytes;
+  return match_width(base, bits, target);
+}
+
 ModelChoice read_model_choice(Args& args, const std::string& model_arg) {
   ModelChoice c;
   ModelSpec base = load_model_file(resolve_model_path(model_arg));

@@ -151,11 +151,152 @@ Image draw_curves(const std::vector<EpochMetrics>& m) {
 }
 
 void write_curves_png(const std::string& path, const std::vector<EpochMetrics>& m) {
-  Image img = draw_curves(m);
+  write_png(path, draw_curves(m));
+}
+
+void write_png(const std::string& path, const Image& img) {
   const std::string tmp = path + ".tmp";
   if (!stbi_write_png(tmp.c_str(), img.width, img.height, 3, img.rgb.data(), img.width * 3))
     fail(tmp, ": cannot write the PNG");
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot rename ", tmp, " over it");
+}
+
+// ---- charts ---------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kChartLeft = 70, kChartRight = 250, kChartTop = 40, kChartBottom = 50;  // legend on the right
+
+struct Axes {
+  double x_lo, x_hi, y_lo, y_hi;  // x in log10 when log_x
+};
+
+Axes fit_axes(const Chart& chart) {
+  Axes a{INFINITY, -INFINITY, INFINITY, -INFINITY};
+  for (const auto& s : chart.series)
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (chart.log_x) check(s.x[i] > 0, "chart '", chart.title, "': log x axis needs x > 0, got ", s.x[i]);
+      double x = chart.log_x ? std::log10(s.x[i]) : s.x[i];
+      double e = i < s.err.size() && std::isfinite(s.err[i]) ? s.err[i] : 0.0;
+      a.x_lo = std::min(a.x_lo, x), a.x_hi = std::max(a.x_hi, x);
+      a.y_lo = std::min(a.y_lo, s.y[i] - e), a.y_hi = std::max(a.y_hi, s.y[i] + e);
+    }
+  if (!(a.x_lo <= a.x_hi)) a = {0, 1, 0, 1};  // no points
+  double px = (a.x_hi - a.x_lo) * 0.06, py = (a.y_hi - a.y_lo) * 0.08;
+  if (px == 0) px = chart.log_x ? 0.1 : std::max(1e-9, std::fabs(a.x_lo) * 0.1 + 0.5);
+  if (py == 0) py = std::max(1e-9, std::fabs(a.y_lo) * 0.05 + 0.5);
+  return {a.x_lo - px, a.x_hi + px, a.y_lo - py, a.y_hi + py};
+}
+
+void marker(Canvas& c, PlotPoint p, Marker m, Color color) {
+  switch (m) {
+    case Marker::Square: c.rect(p.x - 4, p.y - 4, p.x + 5, p.y + 5, color); break;
+    case Marker::Diamond:
+      for (int d = -6; d <= 6; ++d) c.rect(p.x - (6 - std::abs(d)), p.y + d, p.x + 7 - std::abs(d), p.y + d + 1, color);
+      break;
+    case Marker::Ring:
+      for (int dy = -9; dy <= 9; ++dy)  // a ring of radius 7-9: drawn around another marker
+        for (int dx = -9; dx <= 9; ++dx) {
+          int r2 = dx * dx + dy * dy;
+          if (r2 <= 81 && r2 >= 49) c.put(p.x + dx, p.y + dy, color);
+        }
+      break;
+    case Marker::None: break;
+  }
+}
+
+}  // namespace
+
+Color palette(size_t i) {
+  static const Color k[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+                            {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+  return k[i % 10];
+}
+
+PlotPoint chart_point(const Chart& chart, double x, double y) {
+  Axes a = fit_axes(chart);
+  const int x0 = kChartLeft, x1 = chart.width - kChartRight, y0 = kChartTop, y1 = chart.height - kChartBottom;
+  double fx = ((chart.log_x ? std::log10(x) : x) - a.x_lo) / (a.x_hi - a.x_lo);
+  double fy = (y - a.y_lo) / (a.y_hi - a.y_lo);
+  return {x0 + static_cast<int>(std::lround(fx * (x1 - x0))), y1 - static_cast<int>(std::lround(fy * (y1 - y0)))};
+}
+
+Image draw_chart(const Chart& chart) {
+  Canvas c;
+  c.img.width = chart.width;
+  c.img.height = chart.height;
+  c.img.rgb.assign(static_cast<size_t>(chart.width) * chart.height * 3, 255);
+  const Axes a = fit_axes(chart);
+  const int x0 = kChartLeft, x1 = chart.width - kChartRight, y0 = kChartTop, y1 = chart.height - kChartBottom;
+  // y grid: 5 lines with labels.
+  for (int t = 0; t <= 4; ++t) {
+    int y = y1 - (y1 - y0) * t / 4;
+    c.rect(x0, y, x1, y + 1, kGrid);
+    c.text(x0 - 50, y - 3, fmt(a.y_lo + (a.y_hi - a.y_lo) * t / 4), kText);
+  }
+  // x grid: powers of 1, 2, 5 per decade on a log axis, 5 steps on a linear one.
+  auto xpix = [&](double v) { return x0 + static_cast<int>(std::lround((v - a.x_lo) / (a.x_hi - a.x_lo) * (x1 - x0))); };
+  auto log_label = [&](double v) {
+    double value = std::pow(10.0, v);
+    char b[32];
+    if (value >= 1e6) std::snprintf(b, sizeof b, "%.3gM", value / 1e6);
+    else if (value >= 1e3) std::snprintf(b, sizeof b, "%.3gk", value / 1e3);
+    else std::snprintf(b, sizeof b, "%.3g", value);
+    return std::string(b);
+  };
+  if (chart.log_x) {
+    int ticks = 0;
+    for (int d = static_cast<int>(std::floor(a.x_lo)); d <= static_cast<int>(std::ceil(a.x_hi)); ++d)
+      for (double m : {1.0, 2.0, 5.0}) {
+        double v = d + std::log10(m);
+        if (v < a.x_lo || v > a.x_hi) continue;
+        int x = xpix(v);
+        c.rect(x, y0, x + 1, y1, kGrid);
+        c.text(x - 8, y1 + 8, log_label(v), kText);
+        ++ticks;
+      }
+    if (ticks < 2)  // a range inside one 1-2-5 step: label the ends
+      for (double v : {a.x_lo, a.x_hi}) c.text(xpix(v) - 8, y1 + 8, log_label(v), kText);
+  } else {
+    for (int t = 0; t <= 4; ++t) {
+      double v = a.x_lo + (a.x_hi - a.x_lo) * t / 4;
+      int x = xpix(v);
+      c.rect(x, y0, x + 1, y1, kGrid);
+      c.text(x - 8, y1 + 8, fmt(v), kText);
+    }
+  }
+  c.rect(x0, y0, x0 + 1, y1 + 1, kAxis);
+  c.rect(x0, y1, x1, y1 + 1, kAxis);
+  c.text(x0, 12, chart.title, kText);
+  c.text(x0 + (x1 - x0) / 2 - 40, y1 + 28, chart.x_label + (chart.log_x ? " (log scale)" : ""), kText);
+  c.text(8, y0 - 16, chart.y_label, kText);
+  int ly = y0;
+  for (const auto& s : chart.series) {
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      PlotPoint p = chart_point(chart, s.x[i], s.y[i]);
+      if (s.line && i + 1 < s.x.size()) {
+        PlotPoint q = chart_point(chart, s.x[i + 1], s.y[i + 1]);
+        c.line(p.x, p.y, q.x, q.y, s.color);
+      }
+      if (i < s.err.size() && std::isfinite(s.err[i]) && s.err[i] > 0) {
+        PlotPoint lo = chart_point(chart, s.x[i], s.y[i] - s.err[i]);
+        PlotPoint hi = chart_point(chart, s.x[i], s.y[i] + s.err[i]);
+        c.rect(p.x, hi.y, p.x + 1, lo.y + 1, s.color);
+        c.rect(p.x - 4, hi.y, p.x + 5, hi.y + 1, s.color);
+        c.rect(p.x - 4, lo.y, p.x + 5, lo.y + 1, s.color);
+      }
+      marker(c, p, s.marker, s.color);
+      if (i < s.tags.size() && !s.tags[i].empty()) c.text(p.x + 8, p.y - 12, s.tags[i], kText);
+    }
+    if (!s.label.empty()) {  // legend entry
+      const int lx = x1 + 16;
+      if (s.line) c.line(lx, ly + 4, lx + 20, ly + 4, s.color);
+      marker(c, {lx + 10, ly + 4}, s.marker, s.color);
+      c.text(lx + 28, ly, s.label, kText);
+      ly += 18;
+    }
+  }
+  return c.img;
 }
 
 }  // namespace taper::app

@@ -1,6 +1,8 @@
-// curves.png: loss and accuracy per epoch, drawn into an RGB image and
-// written with stb_image_write. Left panel: train and validation loss.
-// Right panel: train, validation and test accuracy (in %).
+// Plots drawn into an RGB image and written as PNG with stb_image_write.
+// curves.png of a run: left panel train and validation loss, right panel
+// train, validation and test accuracy (in %). Charts (draw_chart) for the
+// sweep report: series of points with optional lines, error bars and a log
+// x axis, and a legend.
 #pragma once
 
 #include <array>
@@ -40,5 +42,33 @@ PlotPoint curve_point(const std::vector<EpochMetrics>& m, int panel, size_t i, d
 Image draw_curves(const std::vector<EpochMetrics>& m);
 // Writes the PNG to path + ".tmp" and renames it over path.
 void write_curves_png(const std::string& path, const std::vector<EpochMetrics>& m);
+void write_png(const std::string& path, const Image& img);
+
+enum class Marker { Square, Diamond, Ring, None };  // Ring: radius 7-9 px, to circle another marker
+
+struct Series {
+  std::string label;             // in the legend; empty: not listed
+  Color color{0, 0, 0};
+  Marker marker = Marker::Square;
+  bool line = false;             // join the points in the order given
+  std::vector<double> x, y;      // the points
+  std::vector<double> err;       // empty, or +- y error bar per point
+  std::vector<std::string> tags; // empty, or a short text written next to each point
+};
+
+struct Chart {
+  int width = 900, height = 560;
+  std::string title, x_label, y_label;
+  bool log_x = false;            // x axis in log10 (every x must be > 0)
+  std::vector<Series> series;
+};
+
+// Pixel position of (x, y) in the chart's plot area (the axes fitted to all
+// series, error bars included).
+PlotPoint chart_point(const Chart& chart, double x, double y);
+Image draw_chart(const Chart& chart);
+
+// A qualitative palette (matplotlib's tab10) for the i-th series.
+Color palette(size_t i);
 
 }  // namespace taper::app
