@@ -172,7 +172,7 @@ struct Run {
 };
 
 // --resume DIR: the checkpoint, the run's own settings and the epochs done.
-// False when the run has already finished (said on stdout).
+// False when the run has already finished, result.json included (said on stdout).
 bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) {
   if (argc != 3) fail("--resume DIR takes no other flags: the run continues with its own settings");
   const std::string last = dir + "/last.safetensors";
@@ -216,7 +216,9 @@ bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) 
   } else {
     check(run.start_epoch >= 1, last, ": checkpoint epoch 0 without a position in the epoch");
   }
-  if (run.start_epoch >= run.cfg.epochs) {
+  // A run killed after its last checkpoint but before result.json goes on
+  // to write result.json (no epoch left to train).
+  if (run.start_epoch >= run.cfg.epochs && exists(dir + "/result.json")) {
     std::printf("%s: the run already finished its %d epochs\n", dir.c_str(), run.cfg.epochs);
     return false;
   }
@@ -309,8 +311,10 @@ void resume_folder(Run& run, const SafeTensors& ckpt) {
   if (run.partial.batches)
     std::printf("resuming %s in epoch %d of %d after step %lld\n", run.out.c_str(), run.start_epoch + 1,
                 cfg.epochs, static_cast<long long>(run.partial.steps));
-  else
+  else if (run.start_epoch < cfg.epochs)
     std::printf("resuming %s at epoch %d of %d\n", run.out.c_str(), run.start_epoch + 1, cfg.epochs);
+  else
+    std::printf("%s: all %d epochs are done; writing result.json\n", run.out.c_str(), cfg.epochs);
 }
 
 // A new run: the folder (refusing one that holds a run), config.json,
