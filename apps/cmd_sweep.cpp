@@ -23,6 +23,7 @@
 #include "apps/args.h"
 #include "apps/grid.h"
 #include "apps/report.h"
+#include "engine/comm.h"
 #include "engine/error.h"
 
 namespace taper::app {
@@ -121,6 +122,19 @@ pid_t launch(const GridCell& c, State s) {
       dup2(fd, 2);
       close(fd);
     }
+    // Each run is a plain single process, also when the sweep itself runs
+    // under mpirun: without the launcher's variables it does not join MPI.
+    for (const char* prefix : {"OMPI_", "PMIX_", "PMI_"})
+      for (bool again = true; again;) {
+        again = false;
+        for (char** e = environ; *e; ++e)
+          if (std::strncmp(*e, prefix, std::strlen(prefix)) == 0) {
+            const std::string name(*e, std::strchr(*e, '=') - *e);
+            unsetenv(name.c_str());
+            again = true;
+            break;
+          }
+      }
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -143,7 +157,9 @@ int cmd_sweep(int argc, char** argv) {
   const bool list_only = args.flag("--list");
   auto out = args.get("--out");
   if (!out && !list_only) fail("give --out DIR: the folder the sweep's runs go to");
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Under mpirun the ranks on one machine share its cores.
+  const int cores =
+      std::max(1, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) / comm_local_size());
   const int jobs = static_cast<int>(args.get_int("--jobs", 1, 1, 256));
   const int threads = static_cast<int>(args.get_int("--threads", std::max(1, cores / jobs), 1, 256));
   args.finish();
@@ -164,25 +180,36 @@ int cmd_sweep(int argc, char** argv) {
   std::vector<State> states;
   for (const auto& c : grid.cells) states.push_back(state_of(c, threads));
 
-  make_dirs(dir);
-  const std::string lock_path = dir + "/.sweep.lock";
-  int lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // not held by the runs
-  if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0)
-    fail(dir, ": another `taper sweep` is running in this folder (", lock_path, " is locked)");
-  {
+  // Rank 0 (the only process without mpirun) owns the folder: the lock and
+  // grid.json; the other ranks start once it has them.
+  int lock = -1;
+  if (comm_is_root()) {
+    make_dirs(dir);
+    const std::string lock_path = dir + "/.sweep.lock";
+    lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // not held by the runs
+    if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0)
+      fail(dir, ": another `taper sweep` is running in this folder (", lock_path, " is locked)");
     std::ifstream g(grid_path);
     std::string text((std::istreambuf_iterator<char>(g)), std::istreambuf_iterator<char>());
     write_text(dir + "/grid.json", text);
   }
+  comm_barrier();
 
+  // Under mpirun, rank r runs the cells i with i % N == r (each run single-rank).
   std::deque<size_t> todo;
   int finished = 0;
   for (size_t i = 0; i < grid.cells.size(); ++i)
     if (states[i] == State::Finished) ++finished;
-    else todo.push_back(i);
+    else if (static_cast<int>(i % comm_size()) == comm_rank()) todo.push_back(i);
   std::printf("sweep %s: %zu runs, %d finished, %zu to run (%d at once, %d threads each) in %s\n",
               grid.name.c_str(), grid.cells.size(), finished, todo.size(), jobs, threads, dir.c_str());
+  if (comm_size() > 1)
+    std::printf("spread over %d ranks (rank r runs cells r, r + %d, ...; ranks other than 0 report on stderr)\n",
+                comm_size(), comm_size());
   std::fflush(stdout);
+  // Rank 0 speaks on stdout; the others' per-run lines go to stderr, tagged.
+  FILE* say = comm_is_root() ? stdout : stderr;
+  const std::string tag = comm_size() > 1 ? "[rank " + std::to_string(comm_rank()) + "] " : "";
 
   std::map<pid_t, size_t> running;
   std::vector<std::string> failed;
@@ -192,8 +219,9 @@ int cmd_sweep(int argc, char** argv) {
       todo.pop_front();
       pid_t pid = launch(grid.cells[i], states[i]);
       running[pid] = i;
-      std::printf("start  %s%s\n", grid.cells[i].name.c_str(), states[i] == State::Resume ? " (resume)" : "");
-      std::fflush(stdout);
+      std::fprintf(say, "%sstart  %s%s\n", tag.c_str(), grid.cells[i].name.c_str(),
+                   states[i] == State::Resume ? " (resume)" : "");
+      std::fflush(say);
     }
     int status = 0;
     pid_t pid = waitpid(-1, &status, 0);
@@ -209,24 +237,32 @@ int cmd_sweep(int argc, char** argv) {
     if (ok) {
       json r = read_json(c.config.out + "/result.json");
       ++finished;
-      std::printf("done   %s: test at best val %.2f%%, %.0f s  [%d/%zu]\n", c.name.c_str(),
-                  100.0 * r.value("test_acc_at_best", 0.0), r.value("seconds", 0.0), finished, grid.cells.size());
+      std::fprintf(say, "%sdone   %s: test at best val %.2f%%, %.0f s\n", tag.c_str(), c.name.c_str(),
+                   100.0 * r.value("test_acc_at_best", 0.0), r.value("seconds", 0.0));
     } else {
       failed.push_back(c.name);
       std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                         : WEXITSTATUS(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
                                               : "it exited without result.json";
-      std::printf("FAILED %s: %s; see %s/train.log\n", c.name.c_str(), why.c_str(), c.config.out.c_str());
+      std::fprintf(say, "%sFAILED %s: %s; see %s/train.log\n", tag.c_str(), c.name.c_str(), why.c_str(),
+                   c.config.out.c_str());
     }
-    std::fflush(stdout);
+    std::fflush(say);
   }
+
+  // Every rank's runs are done before rank 0 reports; failures are counted over all ranks.
+  int64_t failures = static_cast<int64_t>(failed.size());
+  allreduce_sum(&failures, 1);
+  comm_barrier();
+  if (!comm_is_root()) return failures ? 1 : 0;
 
   ReportCounts rc = write_report(dir);
   std::printf("report: %d finished runs, %d configurations: %s/results.csv, summary.md, pareto.png, curves.png\n",
               rc.finished, rc.configurations, dir.c_str());
-  if (!failed.empty()) {
-    std::printf("%zu runs failed (run the sweep again to retry them):", failed.size());
+  if (failures) {
+    std::printf("%lld runs failed (run the sweep again to retry them)", static_cast<long long>(failures));
     for (const auto& f : failed) std::printf(" %s", f.c_str());
+    if (failures > static_cast<int64_t>(failed.size())) std::printf(" (the others: see the ranks' stderr)");
     std::printf("\n");
     return 1;
   }
