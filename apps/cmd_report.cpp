@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "apps/args.h"
+#include "apps/files.h"
 #include "apps/plot.h"
 #include "apps/report.h"
 #include "engine/error.h"
@@ -54,16 +55,6 @@ json read_json(const std::string& path) {
   } catch (const json::parse_error& e) {
     fail(path, ": not valid JSON: ", e.what());
   }
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) fail(tmp, ": cannot write");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot rename ", tmp, " over it");
 }
 
 // The text of a setting in a CSV cell: strings bare (quoted when needed),
@@ -200,7 +191,7 @@ ReportCounts write_report(const std::string& dir) {
     for (const auto& k : results) csv << "," << (r.result.contains(k) ? cell(r.result[k]) : "");
     csv << "\n";
   }
-  write_text(dir + "/results.csv", csv.str());
+  write_file_atomic(dir + "/results.csv", csv.str());
 
   // Configurations, in the order of their first run.
   std::set<std::string> datas;
@@ -261,7 +252,7 @@ ReportCounts write_report(const std::string& dir) {
                       "w" + cf.value("wbits", std::string("?")) + "a" + std::to_string(cf.value("abits", 0)) + width,
                       progressive(cf.value("wbits", std::string("")))});
   }
-  write_text(dir + "/summary.md", md.str());
+  write_file_atomic(dir + "/summary.md", md.str());
 
   // pareto.png: the front holds the configurations no other one beats with
   // at most their weight bytes.

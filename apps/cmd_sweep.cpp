@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "apps/args.h"
+#include "apps/files.h"
 #include "apps/grid.h"
 #include "apps/report.h"
 #include "engine/comm.h"
@@ -45,32 +46,6 @@ const char* kUsage =
     "                 the cores\n"
     "  --list         check the grid and print its cells (name, width), run nothing\n";
 
-bool exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
-
-void make_dirs(const std::string& path) {
-  std::string part;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!part.empty() && !exists(part) && mkdir(part.c_str(), 0755) != 0 && !exists(part))
-        fail(part, ": cannot create the folder");
-    }
-    if (i < path.size()) part += path[i];
-  }
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) fail(tmp, ": cannot write");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot rename ", tmp, " over it");
-}
-
 json read_json(const std::string& path) {
   std::ifstream f(path);
   try {
@@ -85,13 +60,13 @@ enum class State { Finished, Resume, Fresh };
 // What to do with a cell's folder; throws when it holds another run.
 State state_of(const GridCell& c, int threads) {
   const std::string dir = c.config.out;
-  if (!exists(dir + "/config.json")) return State::Fresh;
+  if (!file_exists(dir + "/config.json")) return State::Fresh;
   json recorded = read_json(dir + "/config.json");
   if (!same_settings(recorded, c.config))
     fail(dir, " holds a run with other settings than the grid's cell ", c.name,
          " (its config.json differs): remove that folder or choose another --out");
-  if (exists(dir + "/result.json")) return State::Finished;
-  if (!exists(dir + "/last.safetensors")) return State::Fresh;  // killed in its first epoch
+  if (file_exists(dir + "/result.json")) return State::Finished;
+  if (!file_exists(dir + "/last.safetensors")) return State::Fresh;  // killed in its first epoch
   if (recorded.value("threads", 0) > threads)
     fail(dir, " was started with ", recorded.value("threads", 0), " threads and resumes with them: give --threads ",
          recorded.value("threads", 0), " or more (and fewer --jobs)");
@@ -105,7 +80,7 @@ pid_t launch(const GridCell& c, State s) {
   const std::string dir = c.config.out;
   make_dirs(dir);
   const std::string run_file = dir + "/run.json";
-  if (s == State::Fresh) write_text(run_file, c.config.to_json().dump(2) + "\n");
+  if (s == State::Fresh) write_file_atomic(run_file, c.config.to_json().dump(2) + "\n");
   const std::string log = dir + "/train.log";
   std::vector<std::string> argv_s = {"taper", "train"};
   if (s == State::Resume) argv_s.insert(argv_s.end(), {"--resume", dir});
@@ -191,7 +166,7 @@ int cmd_sweep(int argc, char** argv) {
       fail(dir, ": another `taper sweep` is running in this folder (", lock_path, " is locked)");
     std::ifstream g(grid_path);
     std::string text((std::istreambuf_iterator<char>(g)), std::istreambuf_iterator<char>());
-    write_text(dir + "/grid.json", text);
+    write_file_atomic(dir + "/grid.json", text);
   }
   comm_barrier();
 
@@ -233,7 +208,7 @@ int cmd_sweep(int argc, char** argv) {
     if (it == running.end()) continue;
     const GridCell& c = grid.cells[it->second];
     running.erase(it);
-    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && exists(c.config.out + "/result.json");
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && file_exists(c.config.out + "/result.json");
     if (ok) {
       json r = read_json(c.config.out + "/result.json");
       ++finished;

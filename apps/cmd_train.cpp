@@ -13,6 +13,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "apps/files.h"
 #include "apps/interrupt.h"
 #include "apps/model_choice.h"
 #include "apps/plot.h"
@@ -61,32 +62,6 @@ static const char* kUsage =
     "curves.png and result.json; reports the test accuracy at the best validation epoch.\n";
 
 namespace {
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-void make_dirs(const std::string& path) {
-  std::string part;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!part.empty() && !exists(part) && mkdir(part.c_str(), 0755) != 0 && !exists(part))
-        fail(part, ": cannot create the folder");
-    }
-    if (i < path.size()) part += path[i];
-  }
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) fail(tmp, ": cannot write");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot rename ", tmp, " over it");
-}
 
 std::string default_data(const ModelSpec& spec) {
   if (spec.input == Shape{1, 28, 28}) return "fashion-mnist";
@@ -176,7 +151,7 @@ struct Run {
 bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) {
   if (argc != 3) fail("--resume DIR takes no other flags: the run continues with its own settings");
   const std::string last = dir + "/last.safetensors";
-  if (!exists(last)) fail(dir, ": no last.safetensors to resume from");
+  if (!file_exists(last)) fail(dir, ": no last.safetensors to resume from");
   try {
     ckpt = load_safetensors(last);
   } catch (const Error& e) {
@@ -184,7 +159,7 @@ bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) 
     // it is intact (a run can continue from it).
     const std::string best = dir + "/best.safetensors";
     std::string hint = " No intact best.safetensors to fall back on: start the run again.";
-    if (exists(best)) {
+    if (file_exists(best)) {
       try {
         SafeTensors b = load_safetensors(best);
         hint = " " + best + " is intact (epoch " + checkpoint_meta(b, "epoch") +
@@ -218,7 +193,7 @@ bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) 
   }
   // A run killed after its last checkpoint but before result.json goes on
   // to write result.json (no epoch left to train).
-  if (run.start_epoch >= run.cfg.epochs && exists(dir + "/result.json")) {
+  if (run.start_epoch >= run.cfg.epochs && file_exists(dir + "/result.json")) {
     std::printf("%s: the run already finished its %d epochs\n", dir.c_str(), run.cfg.epochs);
     return false;
   }
@@ -307,7 +282,7 @@ void resume_folder(Run& run, const SafeTensors& ckpt) {
   std::string kept;
   for (const auto& e : history) kept += metrics_json(e).dump() + "\n";
   if (comm_is_root())  // under mpirun, rank 0 writes the run folder
-    write_file(run.metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
+    write_file_atomic(run.metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
   if (run.partial.batches)
     std::printf("resuming %s in epoch %d of %d after step %lld\n", run.out.c_str(), run.start_epoch + 1,
                 cfg.epochs, static_cast<long long>(run.partial.steps));
@@ -322,16 +297,16 @@ void resume_folder(Run& run, const SafeTensors& ckpt) {
 void create_folder(Run& run) {
   const RunConfig& cfg = run.cfg;
   const std::string& out = run.out;
-  if (exists(out + "/last.safetensors"))
+  if (file_exists(out + "/last.safetensors"))
     fail(out, " already holds a run (last.safetensors): resume it with --resume ", out,
          " or choose another --out");
   if (!comm_is_root()) return;  // under mpirun, rank 0 writes the run folder
   make_dirs(out);
-  write_file(out + "/config.json", cfg.to_json().dump(2) + "\n");
-  write_file(out + "/size.json",
+  write_file_atomic(out + "/config.json", cfg.to_json().dump(2) + "\n");
+  write_file_atomic(out + "/size.json",
              size_json(run.model->spec(), cfg.wbits, run.model->options().stage_bits, cfg.abits, cfg.width)
                      .dump(2) + "\n");
-  write_file(run.metrics_path, "");
+  write_file_atomic(run.metrics_path, "");
 }
 
 void print_start(const Run& run, const SizeReport& size) {
@@ -524,7 +499,7 @@ void finish_run(const Run& run, const SizeReport& size) {
     for (const auto& e : run.history) s += e.seconds;
     return s;
   }();
-  if (comm_is_root()) write_file(run.out + "/result.json", result.dump(2) + "\n");
+  if (comm_is_root()) write_file_atomic(run.out + "/result.json", result.dump(2) + "\n");
   if (run.val.n)
     std::printf("test accuracy at the best validation epoch (%d): %.2f%%\n", run.best_epoch,
                 100.0 * run.best_test);
