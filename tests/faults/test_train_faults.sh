@@ -11,6 +11,11 @@
 #   tests/faults/test_train_faults.sh TAPER_BIN
 set -euo pipefail
 taper=$1
+data=${TAPER_DATA:-$HOME/.cache/taper}/fashion-mnist
+if [[ ! -d "$data" ]]; then
+  echo "SKIPPED: Fashion-MNIST is not installed in $data (scripts/get-data.sh fashion-mnist; scripts/test.sh does it)"
+  exit 77
+fi
 same="$(cd "$(dirname "$0")/.." && pwd)/mpi/same_tensors.py"
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT

@@ -13,6 +13,11 @@
 #   tests/mpi/test_mpi_train.sh TAPER_BIN
 set -euo pipefail
 taper=$1
+data=${TAPER_DATA:-$HOME/.cache/taper}/fashion-mnist
+if [[ ! -d "$data" ]]; then
+  echo "SKIPPED: Fashion-MNIST is not installed in $data (scripts/get-data.sh fashion-mnist; scripts/test.sh does it)"
+  exit 77
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 mpirun_sh="$here/mpirun.sh"
 same="$here/same_tensors.py"
