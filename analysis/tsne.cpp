@@ -128,7 +128,8 @@ double tsne_kl(const std::vector<double>& p, const std::vector<double>& y, int n
 }
 
 std::vector<double> tsne(const std::vector<double>& x, int n, int d, const TsneOptions& o) {
-  check(o.iterations >= 1 && o.learning_rate > 0.0 && o.exaggeration >= 1.0, "t-SNE: bad options");
+  check(o.iterations >= 1 && o.learning_rate >= 0.0 && o.exaggeration >= 1.0, "t-SNE: bad options");
+  const double learning_rate = o.learning_rate > 0.0 ? o.learning_rate : std::max(n / o.exaggeration / 4.0, 50.0);
   std::vector<double> p = tsne_joint_probabilities(x, n, d, o.perplexity);
   Rng rng(o.seed);
   std::vector<double> y(static_cast<size_t>(n) * 2);
@@ -146,7 +147,7 @@ std::vector<double> tsne(const std::vector<double>& x, int n, int d, const TsneO
       const bool same_direction = (grad[k] > 0.0) == (update[k] > 0.0);
       gains[k] = same_direction ? gains[k] * 0.8 : gains[k] + 0.2;
       gains[k] = std::max(gains[k], 0.01);
-      update[k] = momentum * update[k] - o.learning_rate * gains[k] * grad[k];
+      update[k] = momentum * update[k] - learning_rate * gains[k] * grad[k];
       y[k] += update[k];
     }
     double cx = 0.0, cy = 0.0;

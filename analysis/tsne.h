@@ -15,7 +15,9 @@
 //      descent with
 //        dKL/dy_i = 4 sum_j (p_ij - q_ij) (y_i - y_j) (1 + |y_i - y_j|^2)^-1
 //      early exaggeration (P times 12 for the first 250 iterations), momentum
-//      (0.5, then 0.8), and per-coordinate gains (Jacobs 1988: +0.2 when the
+//      (0.5, then 0.8), a learning rate of max(n / exaggeration / 4, 50)
+//      (Belkina et al. 2019; the paper's fixed 100-200 flings points out of
+//      a few hundred apart during exaggeration), and per-coordinate gains (Jacobs 1988: +0.2 when the
 //      gradient's sign differs from the last step's, x0.8 otherwise, at least
 //      0.01). Y starts from N(0, 1e-4) draws of a seeded Rng and is re-centred
 //      after every step (KL is invariant to translation).
@@ -31,7 +33,7 @@ namespace taper {
 struct TsneOptions {
   double perplexity = 30.0;
   int iterations = 1000;
-  double learning_rate = 200.0;
+  double learning_rate = 0.0;  // 0: max(n / exaggeration / 4, 50)
   double exaggeration = 12.0;
   int exaggeration_iterations = 250;  // also when momentum switches
   double initial_momentum = 0.5, final_momentum = 0.8;
