@@ -21,14 +21,6 @@ static const char* kUsage =
     "  validation split (same data set, seed, fraction and --limit). --json prints\n"
     "  {\"accuracy\", \"loss\", \"count\"}.\n";
 
-static std::vector<double> json_doubles(const std::string& text, const std::string& what) {
-  try {
-    return nlohmann::json::parse(text).get<std::vector<double>>();
-  } catch (const nlohmann::json::exception&) {
-    fail(what, " is not a list of numbers");
-  }
-}
-
 int cmd_eval(int argc, char** argv) {
   Args args(argc, argv, {"--json"});
   if (args.help()) {
@@ -69,9 +61,7 @@ int cmd_eval(int argc, char** argv) {
   check(d.classes <= spec.classes, "data set ", data, " has ", d.classes, " classes but the model outputs ",
         spec.classes);
 
-  Transform transform;
-  transform.mean = json_doubles(checkpoint_meta(st, "normalize_mean"), path + ": normalize_mean");
-  transform.std = json_doubles(checkpoint_meta(st, "normalize_std"), path + ": normalize_std");
+  const Transform transform = checkpoint_transform(st);
   const EvalResult r = evaluate(*model, d, transform, batch);
   const double acc = r.acc, loss = r.loss;
   const int64_t count = r.count;

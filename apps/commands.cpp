@@ -2,6 +2,7 @@
 
 namespace taper::app {
 
+int cmd_analyze(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
@@ -19,6 +20,8 @@ const std::vector<Command>& commands() {
       {"eval", "measure a checkpoint on a data set", cmd_eval},
       {"summary", "layers, bits and sizes of a model under a bit policy", cmd_summary},
       {"forward", "run a network on tensors from a safetensors file (PyTorch interop)", cmd_forward},
+      {"analyze", "per-layer class separability (kNN, Fisher, t-SNE) and per-stage bit sensitivity of a checkpoint",
+       cmd_analyze},
       {"bench", "time training steps and inference forwards (same fields as the PyTorch anchor)", cmd_bench},
       {"version", "print the version and build flags", cmd_version},
   };

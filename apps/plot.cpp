@@ -299,4 +299,76 @@ Image draw_chart(const Chart& chart) {
   return c.img;
 }
 
+// ---- scatter figures --------------------------------------------------------------------------
+
+Color class_color(int64_t c) { return palette(static_cast<size_t>(((c % 10) + 10) % 10)); }
+
+namespace {
+
+constexpr int kScatterTop = 34, kScatterMargin = 10;  // title lines above, margin around the points
+constexpr int kLegendRow = 20;
+
+// The bounding box of a panel's points.
+void scatter_box(const ScatterPanel& p, double& x0, double& x1, double& y0, double& y1) {
+  x0 = y0 = 1e300, x1 = y1 = -1e300;
+  for (size_t i = 0; i + 1 < p.xy.size(); i += 2) {
+    x0 = std::min(x0, p.xy[i]), x1 = std::max(x1, p.xy[i]);
+    y0 = std::min(y0, p.xy[i + 1]), y1 = std::max(y1, p.xy[i + 1]);
+  }
+  if (x0 > x1) x0 = y0 = -1, x1 = y1 = 1;  // no points
+}
+
+}  // namespace
+
+PlotPoint scatter_point(const ScatterPanel& p, double x, double y) {
+  double x0, x1, y0, y1;
+  scatter_box(p, x0, x1, y0, y1);
+  // One scale for both axes, so distances in the picture are t-SNE's.
+  const double span = std::max({x1 - x0, y1 - y0, 1e-12});
+  const int side = kScatterPanel - 2 * kScatterMargin;
+  const int height = kScatterPanel - kScatterTop - 2 * kScatterMargin;
+  const double scale = std::min(side, height) / span;
+  const double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  return {kScatterPanel / 2 + static_cast<int>(std::lround((x - cx) * scale)),
+          kScatterTop + kScatterMargin + height / 2 - static_cast<int>(std::lround((y - cy) * scale))};
+}
+
+Image draw_scatter(const std::vector<ScatterPanel>& panels, int columns, const std::vector<std::string>& class_names) {
+  check(columns >= 1 && !panels.empty(), "a scatter figure needs at least one panel and one column");
+  const int rows = (static_cast<int>(panels.size()) + columns - 1) / columns;
+  const int cols = std::min<int>(columns, static_cast<int>(panels.size()));
+  const int legend_per_row = std::max(1, cols * kScatterPanel / 120);
+  const int legend_rows = (static_cast<int>(class_names.size()) + legend_per_row - 1) / legend_per_row;
+  Canvas c;
+  c.img.width = cols * kScatterPanel;
+  c.img.height = rows * kScatterPanel + legend_rows * kLegendRow + 8;
+  c.img.rgb.assign(static_cast<size_t>(c.img.width) * c.img.height * 3, 255);
+  for (size_t k = 0; k < panels.size(); ++k) {
+    const ScatterPanel& p = panels[k];
+    check(p.xy.size() == 2 * p.labels.size(), "scatter panel '", p.title, "': ", p.xy.size() / 2, " points but ",
+          p.labels.size(), " labels");
+    const int ox = static_cast<int>(k % columns) * kScatterPanel, oy = static_cast<int>(k / columns) * kScatterPanel;
+    c.rect(ox, oy, ox + kScatterPanel, oy + 1, kGrid);  // panel frame
+    c.rect(ox, oy, ox + 1, oy + kScatterPanel, kGrid);
+    c.text(ox + 8, oy + 6, p.title, kText);
+    c.text(ox + 8, oy + 18, p.subtitle, kText);
+    for (size_t i = 0; i < p.labels.size(); ++i) {
+      PlotPoint q = scatter_point(p, p.xy[2 * i], p.xy[2 * i + 1]);
+      c.rect(ox + q.x - 2, oy + q.y - 2, ox + q.x + 3, oy + q.y + 3, class_color(p.labels[i]));
+    }
+  }
+  for (size_t l = 0; l < class_names.size(); ++l) {
+    const int x = static_cast<int>(l % legend_per_row) * 120 + 8;
+    const int y = rows * kScatterPanel + static_cast<int>(l / legend_per_row) * kLegendRow + 6;
+    c.rect(x, y, x + 12, y + 12, class_color(static_cast<int64_t>(l)));
+    c.text(x + 16, y + 2, class_names[l], kText);
+  }
+  return c.img;
+}
+
+void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>& panels, int columns,
+                       const std::vector<std::string>& class_names) {
+  write_png(path, draw_scatter(panels, columns, class_names));
+}
+
 }  // namespace taper::app

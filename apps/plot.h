@@ -1,8 +1,12 @@
-// Plots drawn into an RGB image and written as PNG with stb_image_write.
-// curves.png of a run: left panel train and validation loss, right panel
-// train, validation and test accuracy (in %). Charts (draw_chart) for the
-// sweep report: series of points with optional lines, error bars and a log
-// x axis, and a legend.
+// The PNG figures of taper, drawn into an RGB image and written with
+// stb_image_write:
+//   curves.png   loss and accuracy per epoch. Left panel: train and
+//                validation loss. Right panel: train, validation and test
+//                accuracy (in %).
+//   charts       (draw_chart) for the sweep report: series of points with
+//                optional lines, error bars and a log x axis, and a legend.
+//   scatter      panels of 2-D points coloured by class (the t-SNE figures
+//                of `taper analyze`), each panel scaled to its own points.
 #pragma once
 
 #include <array>
@@ -70,5 +74,27 @@ Image draw_chart(const Chart& chart);
 
 // A qualitative palette (matplotlib's tab10) for the i-th series.
 Color palette(size_t i);
+
+// One scatter panel: n points (x, y) with a class each.
+struct ScatterPanel {
+  std::string title;
+  std::string subtitle;          // a second line (e.g. the separability numbers)
+  std::vector<double> xy;        // (n, 2) row-major
+  std::vector<int64_t> labels;   // (n), each in [0, class_names.size())
+};
+
+// The colour of class c (matplotlib's tab10 palette, repeating after 10).
+Color class_color(int64_t c);
+
+// Panels of kScatterPanel x kScatterPanel pixels in rows of `columns`, with
+// a legend of the class names underneath. Each panel maps its points'
+// bounding box (plus a margin) onto its square.
+inline constexpr int kScatterPanel = 300;
+Image draw_scatter(const std::vector<ScatterPanel>& panels, int columns, const std::vector<std::string>& class_names);
+void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>& panels, int columns,
+                       const std::vector<std::string>& class_names);
+
+// Where point (x, y) of a panel lands, in that panel's own pixel coordinates.
+PlotPoint scatter_point(const ScatterPanel& panel, double x, double y);
 
 }  // namespace taper::app

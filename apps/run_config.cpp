@@ -1,13 +1,16 @@
 #include "apps/run_config.h"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "analysis/sensitivity.h"
 #include "apps/model_choice.h"
 #include "engine/comm.h"
 #include "engine/error.h"
+#include "quant/policy.h"
 
 namespace taper::app {
 
@@ -194,6 +197,12 @@ void finalize(RunConfig& c) {
   }
   for (size_t i = 1; i < c.milestones.size(); ++i)
     if (c.milestones[i] <= c.milestones[i - 1]) fail("milestones must increase");
+  if (is_auto_wbits(c.wbits)) {  // analysis/sensitivity.h: pick the bits once; the run records them
+    ModelSpec spec = load_model_file(resolve_model_path(c.model));
+    const AutoPolicy a = resolve_auto_wbits(c.wbits, c.width == 1.0 ? spec : apply_width(spec, c.width));
+    std::printf("%s\n", describe(a).c_str());
+    c.wbits = bits_to_string(a.allocation.bits);
+  }
   // All cores, shared by the ranks that run on this machine under mpirun.
   if (c.threads == 0)
     c.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm_local_size());

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "data/transforms.h"
+#include "engine/safetensors.h"
 #include "models/model.h"
 
 namespace taper::app {
@@ -22,6 +23,9 @@ struct EvalResult {
   double acc = 0.0;   // fraction correct
   int64_t count = 0;  // images
 };
+
+// The normalization a checkpoint's run trained with (no augmentation).
+Transform checkpoint_transform(const SafeTensors& checkpoint);
 
 // The model in evaluation mode (running statistics, no gradients) over all of d.
 EvalResult evaluate(Model& model, const Dataset& d, const Transform& transform, int batch);
