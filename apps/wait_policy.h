@@ -19,7 +19,7 @@
 namespace taper::app {
 
 // The spin count taper sets (measured in docs/benchmarks.md).
-constexpr const char* kTaperSpinCount = "10000";
+constexpr const char* kTaperSpinCount = "1000";
 
 // Call first thing in main(). Returns only when no re-exec was needed (or it
 // failed); otherwise the process image is replaced.

@@ -3,12 +3,13 @@
 # `taper bench resnet20 --wbits 2 --abits 2 --threads 2` alone and as two
 # processes at once, in alternating rounds, under three policies:
 #   gomp-default  libgomp's default spinning (TAPER_WAIT_POLICY=off opts out)
-#   taper         what taper sets by itself (GOMP_SPINCOUNT=10000)
+#   taper         what taper sets by itself (GOMP_SPINCOUNT=1000, apps/wait_policy.h)
 #   passive       OMP_WAIT_POLICY=passive (threads sleep at once)
+# or those named in POLICIES (also spin=N: GOMP_SPINCOUNT=N set by hand).
 # Prints each run's training throughput, then the medians per policy.
 #
 #   scripts/bench-wait-policy.sh [ROUNDS] [STEPS]      (default 3 rounds, 12 steps)
-#   TAPER_BIN=path/to/taper NICE=19 scripts/bench-wait-policy.sh ...
+#   TAPER_BIN=path/to/taper NICE=19 POLICIES="gomp-default taper spin=1000" scripts/bench-wait-policy.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -16,7 +17,7 @@ steps=${2:-12}
 taper=${TAPER_BIN:-build/taper}
 nice_level=${NICE:-0}
 bench=(bench resnet20 --wbits 2 --abits 2 --threads 2 --steps "$steps" --json)
-policies=(gomp-default taper passive)
+read -r -a policies <<<"${POLICIES:-gomp-default taper passive}"
 
 run() {  # policy -> one JSON line
   local env_args=(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u TAPER_WAIT_POLICY)
@@ -24,6 +25,8 @@ run() {  # policy -> one JSON line
     gomp-default) env_args+=(TAPER_WAIT_POLICY=off) ;;
     taper) ;;
     passive) env_args+=(OMP_WAIT_POLICY=passive) ;;
+    spin=*) env_args+=(GOMP_SPINCOUNT="${1#spin=}") ;;
+    *) echo "unknown policy $1" >&2; exit 2 ;;
   esac
   nice -n "$nice_level" "${env_args[@]}" "$taper" "${bench[@]}"
 }
