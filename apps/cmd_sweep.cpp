@@ -86,6 +86,7 @@ pid_t launch(const GridCell& c, State s) {
   if (s == State::Resume) argv_s.insert(argv_s.end(), {"--resume", dir});
   else argv_s.insert(argv_s.end(), {"--run", run_file});
   const pid_t parent = getpid();
+  const std::string self = self_executable();  // resolved before fork: the child only execs
   pid_t pid = fork();
   if (pid < 0) fail("cannot start a run: fork failed: ", std::strerror(errno));
   if (pid == 0) {
@@ -113,8 +114,8 @@ pid_t launch(const GridCell& c, State s) {
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv("/proc/self/exe", argv.data());
-    std::fprintf(stderr, "taper sweep: cannot run /proc/self/exe: %s\n", std::strerror(errno));
+    execv(self.c_str(), argv.data());
+    std::fprintf(stderr, "taper sweep: cannot run %s: %s\n", self.c_str(), std::strerror(errno));
     _exit(127);
   }
   return pid;

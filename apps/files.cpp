@@ -46,4 +46,11 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   }
 }
 
+std::string self_executable() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "/proc/self/exe";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
 }  // namespace taper::app

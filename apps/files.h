@@ -14,4 +14,9 @@ void make_dirs(const std::string& path);
 // file untouched, the temporary removed) when anything fails, e.g. a full disk.
 void write_file_atomic(const std::string& path, const std::string& text);
 
+// The path of the running program (/proc/self/exe resolved), so that a
+// re-executed or child taper keeps its name ("taper") in ps and pgrep;
+// "/proc/self/exe" itself when it cannot be resolved.
+std::string self_executable();
+
 }  // namespace taper::app

@@ -118,7 +118,10 @@ static void apply_json(RunConfig& c, const json& j, const std::string& source) {
       if (!it.value().is_array()) fail(what, " must be a list of epochs");
       c.milestones.clear();
       for (const auto& m : it.value()) {
-        if (!m.is_number_integer() || m.get<int64_t>() < 1) fail(what, " must hold positive integers");
+        // The same range as --milestones (parse_milestones); a larger value
+        // would not fit the int it is stored in.
+        if (!m.is_number_integer() || m.get<int64_t>() < 1 || m.get<int64_t>() > 1000000)
+          fail(what, " must hold epochs 1..1000000, got ", m.dump());
         c.milestones.push_back(static_cast<int>(m.get<int64_t>()));
       }
     } else if (std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end()) {
