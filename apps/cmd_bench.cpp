@@ -15,6 +15,7 @@
 
 #include "apps/model_choice.h"
 #include "engine/autograd.h"
+#include "engine/comm.h"
 #include "engine/error.h"
 #include "engine/optimizer.h"
 #include "engine/parallel.h"
@@ -64,7 +65,9 @@ static const char* kUsage =
     "  --json           one JSON line: model, config, threads, batch, train_img_s,\n"
     "                   infer_img_s, peak_rss_mb (throughputs in images/s, peak\n"
     "                   resident memory of the process so far in MiB, both rounded\n"
-    "                   to 0.1)\n";
+    "                   to 0.1); under mpirun also \"ranks\": training is then data\n"
+    "                   parallel (train_img_s counts the global batch), inference and\n"
+    "                   memory are rank 0's\n";
 
 // Rounds to one decimal, as torch_anchor.py's round(x, 1).
 static double round1(double v) { return std::round(v * 10.0) / 10.0; }
@@ -220,6 +223,9 @@ int cmd_bench(int argc, char** argv) {
       j["train_img_s"] = train_img_s;
     j["infer_img_s"] = infer_img_s;
     j["peak_rss_mb"] = rss_mb;
+    // Under mpirun: training is data parallel over the ranks (train_img_s
+    // counts the global batch); inference and memory are one rank's.
+    if (comm_size() > 1) j["ranks"] = comm_size();
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }

@@ -30,14 +30,6 @@ static const char* kUsage =
     "  (--split val needs the checkpoint). --logits FILE writes \"logits\" (N, classes)\n"
     "  float32 and \"labels\" (N) int64 of every image, in data set order.\n";
 
-static std::vector<double> json_doubles(const std::string& text, const std::string& what) {
-  try {
-    return nlohmann::json::parse(text).get<std::vector<double>>();
-  } catch (const nlohmann::json::exception&) {
-    fail(what, " is not a list of numbers");
-  }
-}
-
 int cmd_eval(int argc, char** argv) {
   Args args(argc, argv, {"--json"});
   if (args.help()) {
@@ -97,8 +89,7 @@ int cmd_eval(int argc, char** argv) {
     transform.mean = pmodel->normalize_mean();
     transform.std = pmodel->normalize_std();
   } else {
-    transform.mean = json_doubles(checkpoint_meta(st, "normalize_mean"), path + ": normalize_mean");
-    transform.std = json_doubles(checkpoint_meta(st, "normalize_std"), path + ": normalize_std");
+    transform = checkpoint_transform(st);
   }
   std::vector<float> all_logits;
   std::vector<int64_t> all_labels;

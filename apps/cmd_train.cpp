@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,8 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "apps/files.h"
+#include "apps/interrupt.h"
 #include "apps/model_choice.h"
 #include "apps/plot.h"
 #include "apps/progress.h"
@@ -41,6 +44,7 @@ static const char* kUsage =
     "  --wbits SPEC         32 | k | a-b-c... | progressive:K        (default 32)\n"
     "  --abits K            1-8 or 32                                (default 32)\n"
     "  --width W            channel width multiplier                 (default 1)\n"
+    "  --match-size SPEC    instead of --width: the widest width whose weight bytes do not exceed SPEC's\n"
     "  --optimizer NAME     sgd | adam | adamw                       (default sgd)\n"
     "  --lr X --momentum X --nesterov --weight-decay X   (defaults 0.1, 0.9, off, 2e-4;\n"
     "                       weight decay applies to conv and linear weights only)\n"
@@ -58,32 +62,6 @@ static const char* kUsage =
     "curves.png and result.json; reports the test accuracy at the best validation epoch.\n";
 
 namespace {
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-void make_dirs(const std::string& path) {
-  std::string part;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!part.empty() && !exists(part) && mkdir(part.c_str(), 0755) != 0 && !exists(part))
-        fail(part, ": cannot create the folder");
-    }
-    if (i < path.size()) part += path[i];
-  }
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) fail(tmp, ": cannot write");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot rename ", tmp, " over it");
-}
 
 std::string default_data(const ModelSpec& spec) {
   if (spec.input == Shape{1, 28, 28}) return "fashion-mnist";
@@ -152,18 +130,47 @@ struct Run {
   // TAPER_STEP_LOG=FILE (rank 0): one JSON line per step with its loss, for
   // comparing two runs step by step (docs/distributed.md); null when unset.
   FILE* step_log = nullptr;
+  // Where the epoch in progress stands: batches done and their sums, and
+  // the seconds it has run. A run resumed from a checkpoint written by a
+  // clean stop (SIGINT/SIGTERM, apps/interrupt.h) starts its first epoch
+  // from here; otherwise all zero.
+  struct Partial {
+    int64_t batches = 0;  // batches of the epoch already consumed
+    int64_t steps = 0;    // training steps among them
+    double loss_sum = 0.0;
+    int64_t correct = 0, seen = 0;
+    double seconds = 0.0;
+  } partial;
   ~Run() {
     if (step_log) std::fclose(step_log);
   }
 };
 
 // --resume DIR: the checkpoint, the run's own settings and the epochs done.
-// False when the run has already finished (said on stdout).
+// False when the run has already finished, result.json included (said on stdout).
 bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) {
   if (argc != 3) fail("--resume DIR takes no other flags: the run continues with its own settings");
   const std::string last = dir + "/last.safetensors";
-  if (!exists(last)) fail(dir, ": no last.safetensors to resume from");
-  ckpt = load_safetensors(last);
+  if (!file_exists(last)) fail(dir, ": no last.safetensors to resume from");
+  try {
+    ckpt = load_safetensors(last);
+  } catch (const Error& e) {
+    // A damaged last checkpoint: say so, and point at best.safetensors when
+    // it is intact (a run can continue from it).
+    const std::string best = dir + "/best.safetensors";
+    std::string hint = " No intact best.safetensors to fall back on: start the run again.";
+    if (file_exists(best)) {
+      try {
+        SafeTensors b = load_safetensors(best);
+        hint = " " + best + " is intact (epoch " + checkpoint_meta(b, "epoch") +
+               "): to continue from it, copy it over last.safetensors (cp " + best + " " + last +
+               ") and resume again.";
+      } catch (const Error&) {
+        hint = " best.safetensors is damaged too: start the run again.";
+      }
+    }
+    fail(last, " is damaged and cannot be resumed from: ", e.what(), "." + hint);
+  }
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(checkpoint_meta(ckpt, "config"));
@@ -172,8 +179,21 @@ bool read_resume(const std::string& dir, int argc, Run& run, SafeTensors& ckpt) 
   }
   run.cfg = run_config_from_json(j, last + " (config)");
   run.start_epoch =
-      static_cast<int>(parse_int(checkpoint_meta(ckpt, "epoch"), last + " epoch", 1, run.cfg.epochs));
-  if (run.start_epoch >= run.cfg.epochs) {
+      static_cast<int>(parse_int(checkpoint_meta(ckpt, "epoch"), last + " epoch", 0, run.cfg.epochs));
+  if (ckpt.metadata.count("epoch_batches")) {  // written by a clean stop in the middle of an epoch
+    Run::Partial& p = run.partial;
+    p.batches = parse_int(checkpoint_meta(ckpt, "epoch_batches"), last + " epoch_batches", 1, INT64_MAX);
+    p.steps = parse_int(checkpoint_meta(ckpt, "epoch_steps"), last + " epoch_steps", 0, p.batches);
+    p.loss_sum = parse_double(checkpoint_meta(ckpt, "epoch_loss_sum"), last + " epoch_loss_sum", 0.0, 1e300);
+    p.correct = parse_int(checkpoint_meta(ckpt, "epoch_correct"), last + " epoch_correct", 0, INT64_MAX);
+    p.seen = parse_int(checkpoint_meta(ckpt, "epoch_seen"), last + " epoch_seen", 0, INT64_MAX);
+    p.seconds = parse_double(checkpoint_meta(ckpt, "epoch_seconds"), last + " epoch_seconds", 0.0, 1e12);
+  } else {
+    check(run.start_epoch >= 1, last, ": checkpoint epoch 0 without a position in the epoch");
+  }
+  // A run killed after its last checkpoint but before result.json goes on
+  // to write result.json (no epoch left to train).
+  if (run.start_epoch >= run.cfg.epochs && file_exists(dir + "/result.json")) {
     std::printf("%s: the run already finished its %d epochs\n", dir.c_str(), run.cfg.epochs);
     return false;
   }
@@ -262,8 +282,14 @@ void resume_folder(Run& run, const SafeTensors& ckpt) {
   std::string kept;
   for (const auto& e : history) kept += metrics_json(e).dump() + "\n";
   if (comm_is_root())  // under mpirun, rank 0 writes the run folder
-    write_file(run.metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
-  std::printf("resuming %s at epoch %d of %d\n", run.out.c_str(), run.start_epoch + 1, cfg.epochs);
+    write_file_atomic(run.metrics_path, kept);  // drops lines of an epoch that did not finish its checkpoint
+  if (run.partial.batches)
+    std::printf("resuming %s in epoch %d of %d after step %lld\n", run.out.c_str(), run.start_epoch + 1,
+                cfg.epochs, static_cast<long long>(run.partial.steps));
+  else if (run.start_epoch < cfg.epochs)
+    std::printf("resuming %s at epoch %d of %d\n", run.out.c_str(), run.start_epoch + 1, cfg.epochs);
+  else
+    std::printf("%s: all %d epochs are done; writing result.json\n", run.out.c_str(), cfg.epochs);
 }
 
 // A new run: the folder (refusing one that holds a run), config.json,
@@ -271,16 +297,16 @@ void resume_folder(Run& run, const SafeTensors& ckpt) {
 void create_folder(Run& run) {
   const RunConfig& cfg = run.cfg;
   const std::string& out = run.out;
-  if (exists(out + "/last.safetensors"))
+  if (file_exists(out + "/last.safetensors"))
     fail(out, " already holds a run (last.safetensors): resume it with --resume ", out,
          " or choose another --out");
   if (!comm_is_root()) return;  // under mpirun, rank 0 writes the run folder
   make_dirs(out);
-  write_file(out + "/config.json", cfg.to_json().dump(2) + "\n");
-  write_file(out + "/size.json",
+  write_file_atomic(out + "/config.json", cfg.to_json().dump(2) + "\n");
+  write_file_atomic(out + "/size.json",
              size_json(run.model->spec(), cfg.wbits, run.model->options().stage_bits, cfg.abits, cfg.width)
                      .dump(2) + "\n");
-  write_file(run.metrics_path, "");
+  write_file_atomic(run.metrics_path, "");
 }
 
 void print_start(const Run& run, const SizeReport& size) {
@@ -296,29 +322,37 @@ void print_start(const Run& run, const SizeReport& size) {
                 static_cast<long long>(size.weight_bytes));
 }
 
+// How an epoch ended: finished (metrics filled), the loss stopped being
+// finite (said on stderr), or a stop signal arrived (run.partial says where).
+enum class EpochEnd { done, diverged, stopped };
+
 // One epoch: the learning rate from the schedule, a train_step per batch,
-// then the validation and test accuracy. Nothing when the loss stopped being
-// finite (said on stderr).
-std::optional<EpochMetrics> run_epoch(Run& run, BatchLoader& loader, int epoch) {
+// then the validation and test accuracy. Starts from run.partial (a run
+// resumed in the middle of this epoch) and leaves it there when stopped.
+EpochEnd run_epoch(Run& run, BatchLoader& loader, int epoch, EpochMetrics& e) {
   const RunConfig& cfg = run.cfg;
   const auto t0 = std::chrono::steady_clock::now();
+  Run::Partial& p = run.partial;
+  auto elapsed = [&] {
+    return p.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   run.opt->lr = run.schedule.lr_at(epoch);
   run.model->set_training(true);
-  loader.start_epoch(static_cast<uint64_t>(epoch));
+  loader.start_epoch(static_cast<uint64_t>(epoch), p.batches);
   Progress progress(epoch + 1, cfg.epochs, loader.num_batches());
   SoftmaxCrossEntropy ce;
   Tape tape;
   Var x;
   std::vector<int64_t> labels;
-  double loss_sum = 0.0;
-  int64_t correct = 0, seen = 0, step = 0;
   while (loader.next(x.data, labels)) {
+    ++p.batches;
     // A last batch of a single image cannot train batch norm (one value
     // per channel has no variance; PyTorch fails the same way): skip it.
     // Under mpirun every rank needs an image: a last batch smaller than the
     // number of ranks is skipped too (on every rank alike).
     if (labels.size() < 2 || static_cast<int64_t>(labels.size()) < comm_size()) continue;
     const StepResult r = train_step(*run.model, *run.opt, ce, x, labels, tape);
+    const int64_t step = p.steps++;
     if (!r.finite) {
       progress.finish();
       std::fprintf(stderr,
@@ -327,24 +361,31 @@ std::optional<EpochMetrics> run_epoch(Run& run, BatchLoader& loader, int epoch) 
                    std::isnan(r.loss) ? "NaN" : "infinite", epoch + 1, static_cast<long long>(step + 1),
                    run.out.c_str(),
                    epoch > run.start_epoch || run.start_epoch > 0 ? "" : " (none yet: this was the first epoch)");
-      return std::nullopt;
+      return EpochEnd::diverged;
     }
     if (run.step_log) std::fprintf(run.step_log, "{\"epoch\":%d,\"step\":%lld,\"images\":%zu,\"loss\":%.9g}\n",
                                    epoch + 1, static_cast<long long>(step + 1), labels.size(), r.loss);
-    correct += r.correct;
-    loss_sum += r.loss * labels.size();
-    seen += static_cast<int64_t>(labels.size());
-    progress.update(step++, loss_sum / seen, static_cast<double>(correct) / seen, seen);
+    p.correct += r.correct;
+    p.loss_sum += r.loss * labels.size();
+    p.seen += static_cast<int64_t>(labels.size());
+    progress.update(step, p.loss_sum / p.seen, static_cast<double>(p.correct) / p.seen, p.seen);
+    // A stop signal ends the epoch here, unless this was its last batch
+    // (then the epoch finishes and its ordinary checkpoint is the stop's).
+    if (p.batches < loader.num_batches() && stop_requested()) {
+      progress.finish();
+      p.seconds = elapsed();
+      return EpochEnd::stopped;
+    }
   }
   progress.finish();
-  const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double train_secs = elapsed();
 
-  EpochMetrics e;
+  e = EpochMetrics();
   e.epoch = epoch + 1;
   e.lr = run.opt->lr;
-  e.train_loss = loss_sum / seen;
-  e.train_acc = static_cast<double>(correct) / seen;
-  e.img_s = seen / train_secs;
+  e.train_loss = p.loss_sum / p.seen;
+  e.train_acc = static_cast<double>(p.correct) / p.seen;
+  e.img_s = p.seen / train_secs;
   if (run.val.n) {
     EvalResult v = evaluate(*run.model, run.val, run.eval_transform, cfg.batch);
     e.has_val = true;
@@ -352,8 +393,51 @@ std::optional<EpochMetrics> run_epoch(Run& run, BatchLoader& loader, int epoch) 
     e.val_acc = v.acc;
   }
   e.test_acc = evaluate(*run.model, run.test, run.eval_transform, cfg.batch).acc;
-  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return e;
+  e.seconds = elapsed();
+  p = Run::Partial();  // the next epoch starts at its beginning
+  return EpochEnd::done;
+}
+
+// What a checkpoint records besides the tensors: the run's settings and
+// state after `epochs_done` whole epochs, and the position in the epoch in
+// progress when a stop signal cut it short (run.partial).
+std::map<std::string, std::string> checkpoint_metadata(const Run& run, int epochs_done) {
+  const RunConfig& cfg = run.cfg;
+  std::map<std::string, std::string> meta = {
+      {"config", cfg.to_json().dump()},
+      {"epoch", std::to_string(epochs_done)},
+      {"best_epoch", std::to_string(run.best_epoch)},
+      {"best_val_acc", std::to_string(run.best_val)},
+      {"best_test_acc", std::to_string(run.best_test)},
+      {"data", cfg.data},
+      {"normalize_mean", nlohmann::json(run.eval_transform.mean).dump()},
+      {"normalize_std", nlohmann::json(run.eval_transform.std).dump()},
+      {"val_split", std::to_string(cfg.val_split)},
+      {"split_seed", std::to_string(cfg.seed)},
+      {"limit", std::to_string(cfg.limit)},
+  };
+  const Run::Partial& p = run.partial;
+  if (p.batches > 0) {
+    char num[64];
+    meta["epoch_batches"] = std::to_string(p.batches);
+    meta["epoch_steps"] = std::to_string(p.steps);
+    std::snprintf(num, sizeof num, "%.17g", p.loss_sum);  // exact: the resumed epoch's mean is the same
+    meta["epoch_loss_sum"] = num;
+    meta["epoch_correct"] = std::to_string(p.correct);
+    meta["epoch_seen"] = std::to_string(p.seen);
+    std::snprintf(num, sizeof num, "%.17g", p.seconds);
+    meta["epoch_seconds"] = num;
+  }
+  return meta;
+}
+
+// A stop signal in the middle of epoch `epoch`: last.safetensors at this
+// step (best.safetensors and the metrics stay those of finished epochs).
+void checkpoint_stop(const Run& run, int epoch) {
+  if (!comm_is_root()) return;
+  SafeTensors st;
+  build_checkpoint(st, *run.model, run.cfg.wbits, run.cfg.width, run.opt.get(), checkpoint_metadata(run, epoch));
+  save_safetensors(run.out + "/last.safetensors", st);
 }
 
 // Records a finished epoch: the history, the best epoch, then the files in
@@ -370,22 +454,9 @@ bool checkpoint_epoch(Run& run, const EpochMetrics& e) {
     run.best_epoch = e.epoch;
     run.best_test = e.test_acc;
   }
-  std::map<std::string, std::string> meta = {
-      {"config", cfg.to_json().dump()},
-      {"epoch", std::to_string(e.epoch)},
-      {"best_epoch", std::to_string(run.best_epoch)},
-      {"best_val_acc", std::to_string(run.best_val)},
-      {"best_test_acc", std::to_string(run.best_test)},
-      {"data", cfg.data},
-      {"normalize_mean", nlohmann::json(run.eval_transform.mean).dump()},
-      {"normalize_std", nlohmann::json(run.eval_transform.std).dump()},
-      {"val_split", std::to_string(cfg.val_split)},
-      {"split_seed", std::to_string(cfg.seed)},
-      {"limit", std::to_string(cfg.limit)},
-  };
   if (!comm_is_root()) return best;  // under mpirun, rank 0 writes the run folder
   SafeTensors st;
-  build_checkpoint(st, *run.model, cfg.wbits, cfg.width, run.opt.get(), meta);
+  build_checkpoint(st, *run.model, cfg.wbits, cfg.width, run.opt.get(), checkpoint_metadata(run, e.epoch));
   {
     std::ofstream f(run.metrics_path, std::ios::app);
     f << metrics_json(e).dump() << "\n";
@@ -428,7 +499,7 @@ void finish_run(const Run& run, const SizeReport& size) {
     for (const auto& e : run.history) s += e.seconds;
     return s;
   }();
-  if (comm_is_root()) write_file(run.out + "/result.json", result.dump(2) + "\n");
+  if (comm_is_root()) write_file_atomic(run.out + "/result.json", result.dump(2) + "\n");
   if (run.val.n)
     std::printf("test accuracy at the best validation epoch (%d): %.2f%%\n", run.best_epoch,
                 100.0 * run.best_test);
@@ -457,6 +528,7 @@ int cmd_train(int argc, char** argv) {
     args.finish();
   }
   set_num_threads(run.cfg.threads);
+  install_stop_handlers();
   setup_model(run, resume ? &ckpt : nullptr);
   setup_data(run);
   setup_optimizer(run);
@@ -481,10 +553,25 @@ int cmd_train(int argc, char** argv) {
     std::setvbuf(run.step_log, nullptr, _IOLBF, 0);
   }
   for (int epoch = run.start_epoch; epoch < run.cfg.epochs; ++epoch) {
-    std::optional<EpochMetrics> e = run_epoch(run, loader, epoch);
-    if (!e) return 1;
-    const bool best = checkpoint_epoch(run, *e);
-    print_epoch(run, *e, best);
+    EpochMetrics e;
+    const EpochEnd end = run_epoch(run, loader, epoch, e);
+    if (end == EpochEnd::diverged) return 1;
+    if (end == EpochEnd::done) {
+      const bool best = checkpoint_epoch(run, e);
+      print_epoch(run, e, best);
+    } else {
+      checkpoint_stop(run, epoch);
+    }
+    if (const int sig = stop_requested(); sig && (end == EpochEnd::stopped || epoch + 1 < run.cfg.epochs)) {
+      const std::string where = end == EpochEnd::stopped
+                                    ? "in epoch " + std::to_string(epoch + 1) + " after step " +
+                                          std::to_string(run.partial.steps)
+                                    : "after epoch " + std::to_string(epoch + 1);
+      std::printf("stopped by %s %s; checkpoint %s/last.safetensors. Resume with:\n  taper train --resume %s\n",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM", where.c_str(), run.out.c_str(), run.out.c_str());
+      std::fflush(stdout);
+      return 128 + sig;
+    }
   }
   finish_run(run, size);
   return 0;

@@ -31,6 +31,10 @@ struct ModelChoice {
 // ("resnet20" finds models/resnet20.json in the source tree).
 std::string resolve_model_path(const std::string& arg);
 
+// "At the size of": the widest width at which the model under `wbits` has at
+// most the weight bytes it has under `match` at width 1 (models/size.h).
+double matched_width(const std::string& model_path, const std::string& wbits, const std::string& match);
+
 // Reads --wbits, --abits, --width and --match-size for the model file.
 ModelChoice read_model_choice(Args& args, const std::string& model_arg);
 

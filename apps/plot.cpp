@@ -151,11 +151,224 @@ Image draw_curves(const std::vector<EpochMetrics>& m) {
 }
 
 void write_curves_png(const std::string& path, const std::vector<EpochMetrics>& m) {
-  Image img = draw_curves(m);
+  write_png(path, draw_curves(m));
+}
+
+void write_png(const std::string& path, const Image& img) {
   const std::string tmp = path + ".tmp";
   if (!stbi_write_png(tmp.c_str(), img.width, img.height, 3, img.rgb.data(), img.width * 3))
     fail(tmp, ": cannot write the PNG");
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, ": cannot rename ", tmp, " over it");
+}
+
+// ---- charts ---------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kChartLeft = 70, kChartRight = 250, kChartTop = 40, kChartBottom = 50;  // legend on the right
+
+struct Axes {
+  double x_lo, x_hi, y_lo, y_hi;  // x in log10 when log_x
+};
+
+Axes fit_axes(const Chart& chart) {
+  Axes a{INFINITY, -INFINITY, INFINITY, -INFINITY};
+  for (const auto& s : chart.series)
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (chart.log_x) check(s.x[i] > 0, "chart '", chart.title, "': log x axis needs x > 0, got ", s.x[i]);
+      double x = chart.log_x ? std::log10(s.x[i]) : s.x[i];
+      double e = i < s.err.size() && std::isfinite(s.err[i]) ? s.err[i] : 0.0;
+      a.x_lo = std::min(a.x_lo, x), a.x_hi = std::max(a.x_hi, x);
+      a.y_lo = std::min(a.y_lo, s.y[i] - e), a.y_hi = std::max(a.y_hi, s.y[i] + e);
+    }
+  if (!(a.x_lo <= a.x_hi)) a = {0, 1, 0, 1};  // no points
+  double px = (a.x_hi - a.x_lo) * 0.06, py = (a.y_hi - a.y_lo) * 0.08;
+  if (px == 0) px = chart.log_x ? 0.1 : std::max(1e-9, std::fabs(a.x_lo) * 0.1 + 0.5);
+  if (py == 0) py = std::max(1e-9, std::fabs(a.y_lo) * 0.05 + 0.5);
+  return {a.x_lo - px, a.x_hi + px, a.y_lo - py, a.y_hi + py};
+}
+
+void marker(Canvas& c, PlotPoint p, Marker m, Color color) {
+  switch (m) {
+    case Marker::Square: c.rect(p.x - 4, p.y - 4, p.x + 5, p.y + 5, color); break;
+    case Marker::Diamond:
+      for (int d = -6; d <= 6; ++d) c.rect(p.x - (6 - std::abs(d)), p.y + d, p.x + 7 - std::abs(d), p.y + d + 1, color);
+      break;
+    case Marker::Ring:
+      for (int dy = -9; dy <= 9; ++dy)  // a ring of radius 7-9: drawn around another marker
+        for (int dx = -9; dx <= 9; ++dx) {
+          int r2 = dx * dx + dy * dy;
+          if (r2 <= 81 && r2 >= 49) c.put(p.x + dx, p.y + dy, color);
+        }
+      break;
+    case Marker::None: break;
+  }
+}
+
+}  // namespace
+
+Color palette(size_t i) {
+  static const Color k[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+                            {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+  return k[i % 10];
+}
+
+PlotPoint chart_point(const Chart& chart, double x, double y) {
+  Axes a = fit_axes(chart);
+  const int x0 = kChartLeft, x1 = chart.width - kChartRight, y0 = kChartTop, y1 = chart.height - kChartBottom;
+  double fx = ((chart.log_x ? std::log10(x) : x) - a.x_lo) / (a.x_hi - a.x_lo);
+  double fy = (y - a.y_lo) / (a.y_hi - a.y_lo);
+  return {x0 + static_cast<int>(std::lround(fx * (x1 - x0))), y1 - static_cast<int>(std::lround(fy * (y1 - y0)))};
+}
+
+Image draw_chart(const Chart& chart) {
+  Canvas c;
+  c.img.width = chart.width;
+  c.img.height = chart.height;
+  c.img.rgb.assign(static_cast<size_t>(chart.width) * chart.height * 3, 255);
+  const Axes a = fit_axes(chart);
+  const int x0 = kChartLeft, x1 = chart.width - kChartRight, y0 = kChartTop, y1 = chart.height - kChartBottom;
+  // y grid: 5 lines with labels.
+  for (int t = 0; t <= 4; ++t) {
+    int y = y1 - (y1 - y0) * t / 4;
+    c.rect(x0, y, x1, y + 1, kGrid);
+    c.text(x0 - 50, y - 3, fmt(a.y_lo + (a.y_hi - a.y_lo) * t / 4), kText);
+  }
+  // x grid: powers of 1, 2, 5 per decade on a log axis, 5 steps on a linear one.
+  auto xpix = [&](double v) { return x0 + static_cast<int>(std::lround((v - a.x_lo) / (a.x_hi - a.x_lo) * (x1 - x0))); };
+  auto log_label = [&](double v) {
+    double value = std::pow(10.0, v);
+    char b[32];
+    if (value >= 1e6) std::snprintf(b, sizeof b, "%.3gM", value / 1e6);
+    else if (value >= 1e3) std::snprintf(b, sizeof b, "%.3gk", value / 1e3);
+    else std::snprintf(b, sizeof b, "%.3g", value);
+    return std::string(b);
+  };
+  if (chart.log_x) {
+    int ticks = 0;
+    for (int d = static_cast<int>(std::floor(a.x_lo)); d <= static_cast<int>(std::ceil(a.x_hi)); ++d)
+      for (double m : {1.0, 2.0, 5.0}) {
+        double v = d + std::log10(m);
+        if (v < a.x_lo || v > a.x_hi) continue;
+        int x = xpix(v);
+        c.rect(x, y0, x + 1, y1, kGrid);
+        c.text(x - 8, y1 + 8, log_label(v), kText);
+        ++ticks;
+      }
+    if (ticks < 2)  // a range inside one 1-2-5 step: label the ends
+      for (double v : {a.x_lo, a.x_hi}) c.text(xpix(v) - 8, y1 + 8, log_label(v), kText);
+  } else {
+    for (int t = 0; t <= 4; ++t) {
+      double v = a.x_lo + (a.x_hi - a.x_lo) * t / 4;
+      int x = xpix(v);
+      c.rect(x, y0, x + 1, y1, kGrid);
+      c.text(x - 8, y1 + 8, fmt(v), kText);
+    }
+  }
+  c.rect(x0, y0, x0 + 1, y1 + 1, kAxis);
+  c.rect(x0, y1, x1, y1 + 1, kAxis);
+  c.text(x0, 12, chart.title, kText);
+  c.text(x0 + (x1 - x0) / 2 - 40, y1 + 28, chart.x_label + (chart.log_x ? " (log scale)" : ""), kText);
+  c.text(8, y0 - 16, chart.y_label, kText);
+  int ly = y0;
+  for (const auto& s : chart.series) {
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      PlotPoint p = chart_point(chart, s.x[i], s.y[i]);
+      if (s.line && i + 1 < s.x.size()) {
+        PlotPoint q = chart_point(chart, s.x[i + 1], s.y[i + 1]);
+        c.line(p.x, p.y, q.x, q.y, s.color);
+      }
+      if (i < s.err.size() && std::isfinite(s.err[i]) && s.err[i] > 0) {
+        PlotPoint lo = chart_point(chart, s.x[i], s.y[i] - s.err[i]);
+        PlotPoint hi = chart_point(chart, s.x[i], s.y[i] + s.err[i]);
+        c.rect(p.x, hi.y, p.x + 1, lo.y + 1, s.color);
+        c.rect(p.x - 4, hi.y, p.x + 5, hi.y + 1, s.color);
+        c.rect(p.x - 4, lo.y, p.x + 5, lo.y + 1, s.color);
+      }
+      marker(c, p, s.marker, s.color);
+      if (i < s.tags.size() && !s.tags[i].empty()) c.text(p.x + 8, p.y - 12, s.tags[i], kText);
+    }
+    if (!s.label.empty()) {  // legend entry
+      const int lx = x1 + 16;
+      if (s.line) c.line(lx, ly + 4, lx + 20, ly + 4, s.color);
+      marker(c, {lx + 10, ly + 4}, s.marker, s.color);
+      c.text(lx + 28, ly, s.label, kText);
+      ly += 18;
+    }
+  }
+  return c.img;
+}
+
+// ---- scatter figures --------------------------------------------------------------------------
+
+Color class_color(int64_t c) { return palette(static_cast<size_t>(((c % 10) + 10) % 10)); }
+
+namespace {
+
+constexpr int kScatterTop = 34, kScatterMargin = 10;  // title lines above, margin around the points
+constexpr int kLegendRow = 20;
+
+// The bounding box of a panel's points.
+void scatter_box(const ScatterPanel& p, double& x0, double& x1, double& y0, double& y1) {
+  x0 = y0 = 1e300, x1 = y1 = -1e300;
+  for (size_t i = 0; i + 1 < p.xy.size(); i += 2) {
+    x0 = std::min(x0, p.xy[i]), x1 = std::max(x1, p.xy[i]);
+    y0 = std::min(y0, p.xy[i + 1]), y1 = std::max(y1, p.xy[i + 1]);
+  }
+  if (x0 > x1) x0 = y0 = -1, x1 = y1 = 1;  // no points
+}
+
+}  // namespace
+
+PlotPoint scatter_point(const ScatterPanel& p, double x, double y) {
+  double x0, x1, y0, y1;
+  scatter_box(p, x0, x1, y0, y1);
+  // One scale for both axes, so distances in the picture are t-SNE's.
+  const double span = std::max({x1 - x0, y1 - y0, 1e-12});
+  const int side = kScatterPanel - 2 * kScatterMargin;
+  const int height = kScatterPanel - kScatterTop - 2 * kScatterMargin;
+  const double scale = std::min(side, height) / span;
+  const double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  return {kScatterPanel / 2 + static_cast<int>(std::lround((x - cx) * scale)),
+          kScatterTop + kScatterMargin + height / 2 - static_cast<int>(std::lround((y - cy) * scale))};
+}
+
+Image draw_scatter(const std::vector<ScatterPanel>& panels, int columns, const std::vector<std::string>& class_names) {
+  check(columns >= 1 && !panels.empty(), "a scatter figure needs at least one panel and one column");
+  const int rows = (static_cast<int>(panels.size()) + columns - 1) / columns;
+  const int cols = std::min<int>(columns, static_cast<int>(panels.size()));
+  const int legend_per_row = std::max(1, cols * kScatterPanel / 120);
+  const int legend_rows = (static_cast<int>(class_names.size()) + legend_per_row - 1) / legend_per_row;
+  Canvas c;
+  c.img.width = cols * kScatterPanel;
+  c.img.height = rows * kScatterPanel + legend_rows * kLegendRow + 8;
+  c.img.rgb.assign(static_cast<size_t>(c.img.width) * c.img.height * 3, 255);
+  for (size_t k = 0; k < panels.size(); ++k) {
+    const ScatterPanel& p = panels[k];
+    check(p.xy.size() == 2 * p.labels.size(), "scatter panel '", p.title, "': ", p.xy.size() / 2, " points but ",
+          p.labels.size(), " labels");
+    const int ox = static_cast<int>(k % columns) * kScatterPanel, oy = static_cast<int>(k / columns) * kScatterPanel;
+    c.rect(ox, oy, ox + kScatterPanel, oy + 1, kGrid);  // panel frame
+    c.rect(ox, oy, ox + 1, oy + kScatterPanel, kGrid);
+    c.text(ox + 8, oy + 6, p.title, kText);
+    c.text(ox + 8, oy + 18, p.subtitle, kText);
+    for (size_t i = 0; i < p.labels.size(); ++i) {
+      PlotPoint q = scatter_point(p, p.xy[2 * i], p.xy[2 * i + 1]);
+      c.rect(ox + q.x - 2, oy + q.y - 2, ox + q.x + 3, oy + q.y + 3, class_color(p.labels[i]));
+    }
+  }
+  for (size_t l = 0; l < class_names.size(); ++l) {
+    const int x = static_cast<int>(l % legend_per_row) * 120 + 8;
+    const int y = rows * kScatterPanel + static_cast<int>(l / legend_per_row) * kLegendRow + 6;
+    c.rect(x, y, x + 12, y + 12, class_color(static_cast<int64_t>(l)));
+    c.text(x + 16, y + 2, class_names[l], kText);
+  }
+  return c.img;
+}
+
+void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>& panels, int columns,
+                       const std::vector<std::string>& class_names) {
+  write_png(path, draw_scatter(panels, columns, class_names));
 }
 
 }  // namespace taper::app

@@ -1,6 +1,12 @@
-// curves.png: loss and accuracy per epoch, drawn into an RGB image and
-// written with stb_image_write. Left panel: train and validation loss.
-// Right panel: train, validation and test accuracy (in %).
+// The PNG figures of taper, drawn into an RGB image and written with
+// stb_image_write:
+//   curves.png   loss and accuracy per epoch. Left panel: train and
+//                validation loss. Right panel: train, validation and test
+//                accuracy (in %).
+//   charts       (draw_chart) for the sweep report: series of points with
+//                optional lines, error bars and a log x axis, and a legend.
+//   scatter      panels of 2-D points coloured by class (the t-SNE figures
+//                of `taper analyze`), each panel scaled to its own points.
 #pragma once
 
 #include <array>
@@ -40,5 +46,55 @@ PlotPoint curve_point(const std::vector<EpochMetrics>& m, int panel, size_t i, d
 Image draw_curves(const std::vector<EpochMetrics>& m);
 // Writes the PNG to path + ".tmp" and renames it over path.
 void write_curves_png(const std::string& path, const std::vector<EpochMetrics>& m);
+void write_png(const std::string& path, const Image& img);
+
+enum class Marker { Square, Diamond, Ring, None };  // Ring: radius 7-9 px, to circle another marker
+
+struct Series {
+  std::string label;             // in the legend; empty: not listed
+  Color color{0, 0, 0};
+  Marker marker = Marker::Square;
+  bool line = false;             // join the points in the order given
+  std::vector<double> x, y;      // the points
+  std::vector<double> err;       // empty, or +- y error bar per point
+  std::vector<std::string> tags; // empty, or a short text written next to each point
+};
+
+struct Chart {
+  int width = 900, height = 560;
+  std::string title, x_label, y_label;
+  bool log_x = false;            // x axis in log10 (every x must be > 0)
+  std::vector<Series> series;
+};
+
+// Pixel position of (x, y) in the chart's plot area (the axes fitted to all
+// series, error bars included).
+PlotPoint chart_point(const Chart& chart, double x, double y);
+Image draw_chart(const Chart& chart);
+
+// A qualitative palette (matplotlib's tab10) for the i-th series.
+Color palette(size_t i);
+
+// One scatter panel: n points (x, y) with a class each.
+struct ScatterPanel {
+  std::string title;
+  std::string subtitle;          // a second line (e.g. the separability numbers)
+  std::vector<double> xy;        // (n, 2) row-major
+  std::vector<int64_t> labels;   // (n), each in [0, class_names.size())
+};
+
+// The colour of class c (matplotlib's tab10 palette, repeating after 10).
+Color class_color(int64_t c);
+
+// Panels of kScatterPanel x kScatterPanel pixels in rows of `columns`, with
+// a legend of the class names underneath. Each panel maps its points'
+// bounding box (plus a margin) onto its square.
+inline constexpr int kScatterPanel = 300;
+Image draw_scatter(const std::vector<ScatterPanel>& panels, int columns, const std::vector<std::string>& class_names);
+void write_scatter_png(const std::string& path, const std::vector<ScatterPanel>& panels, int columns,
+                       const std::vector<std::string>& class_names);
+
+// Where point (x, y) of a panel lands, in that panel's own pixel coordinates.
+PlotPoint scatter_point(const ScatterPanel& panel, double x, double y);
 
 }  // namespace taper::app

@@ -1,12 +1,16 @@
 #include "apps/run_config.h"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "analysis/sensitivity.h"
+#include "apps/model_choice.h"
 #include "engine/comm.h"
 #include "engine/error.h"
+#include "quant/policy.h"
 
 namespace taper::app {
 
@@ -19,6 +23,7 @@ nlohmann::ordered_json RunConfig::to_json() const {
   j["wbits"] = wbits;
   j["abits"] = abits;
   j["width"] = width;
+  j["match_size"] = match_size.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(match_size);
   j["optimizer"] = optimizer;
   j["lr"] = lr;
   j["momentum"] = momentum;
@@ -73,6 +78,7 @@ static void apply(RunConfig& c, const std::string& key, const std::string& v, co
   else if (key == "wbits") c.wbits = v;
   else if (key == "abits") c.abits = static_cast<int>(parse_int(v, what, 1, 32));
   else if (key == "width") c.width = parse_double(v, what, 1e-3, 64.0);
+  else if (key == "match_size") c.match_size = v;
   else if (key == "optimizer") c.optimizer = v;
   else if (key == "lr") c.lr = parse_double(v, what, 0.0, 1e3);
   else if (key == "momentum") c.momentum = parse_double(v, what, 0.0, 1.0);
@@ -94,7 +100,7 @@ static void apply(RunConfig& c, const std::string& key, const std::string& v, co
 }
 
 static const std::vector<std::string> kKeys = {
-    "model", "data",     "wbits",  "abits",   "width", "optimizer", "lr",        "momentum",
+    "model", "data",     "wbits",  "abits",   "width", "match_size", "optimizer", "lr",        "momentum",
     "weight_decay", "schedule", "milestones", "gamma", "warmup", "epochs", "batch", "seed",
     "threads", "val_split", "normalize", "augment", "limit", "out"};
 
@@ -103,14 +109,19 @@ static void apply_json(RunConfig& c, const json& j, const std::string& source) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     const std::string what = source + ": \"" + key + "\"";
-    if (key == "nesterov") {
+    if (key == "match_size" && it.value().is_null()) {
+      c.match_size.clear();  // as to_json writes "no match"
+    } else if (key == "nesterov") {
       if (!it.value().is_boolean()) fail(what, " must be true or false");
       c.nesterov = it.value().get<bool>();
     } else if (key == "milestones") {
       if (!it.value().is_array()) fail(what, " must be a list of epochs");
       c.milestones.clear();
       for (const auto& m : it.value()) {
-        if (!m.is_number_integer() || m.get<int64_t>() < 1) fail(what, " must hold positive integers");
+        // The same range as --milestones (parse_milestones); a larger value
+        // would not fit the int it is stored in.
+        if (!m.is_number_integer() || m.get<int64_t>() < 1 || m.get<int64_t>() > 1000000)
+          fail(what, " must hold epochs 1..1000000, got ", m.dump());
         c.milestones.push_back(static_cast<int>(m.get<int64_t>()));
       }
     } else if (std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end()) {
@@ -130,6 +141,7 @@ RunConfig run_config_from_json(const json& j, const std::string& source) {
 
 RunConfig read_run_config(Args& args) {
   RunConfig c;
+  bool width_given = false;
   if (auto run = args.get("--run")) {
     std::ifstream f(*run);
     if (!f) fail(*run, ": cannot open run config");
@@ -140,14 +152,30 @@ RunConfig read_run_config(Args& args) {
       fail(*run, ": not valid JSON: ", e.what());
     }
     apply_json(c, j, *run);
+    width_given = j.is_object() && j.contains("width");
   }
   for (const auto& key : kKeys) {
     std::string flag = "--" + key;
     for (auto& ch : flag)
       if (ch == '_') ch = '-';
-    if (auto v = args.get(flag)) apply(c, key, *v, flag);
+    if (auto v = args.get(flag)) {
+      apply(c, key, *v, flag);
+      if (key == "width") width_given = true;
+    }
   }
   if (args.flag("--nesterov")) c.nesterov = true;
+  if (!c.match_size.empty()) {
+    if (c.model.empty()) fail("no model: give --model FILE (or \"model\" in the run config)");
+    const double given = c.width;
+    try {
+      c.width = matched_width(resolve_model_path(c.model), c.wbits, c.match_size);
+    } catch (const Error& e) {
+      fail("match_size ", c.match_size, " (model ", c.model, ", wbits ", c.wbits, "): ", e.what());
+    }
+    if (width_given && std::fabs(given - c.width) > 1e-9)
+      fail("width ", given, " and match_size ", c.match_size, " (width ", c.width,
+           ") disagree: give one of them");
+  }
   finalize(c);
   return c;
 }
@@ -172,6 +200,12 @@ void finalize(RunConfig& c) {
   }
   for (size_t i = 1; i < c.milestones.size(); ++i)
     if (c.milestones[i] <= c.milestones[i - 1]) fail("milestones must increase");
+  if (is_auto_wbits(c.wbits)) {  // analysis/sensitivity.h: pick the bits once; the run records them
+    ModelSpec spec = load_model_file(resolve_model_path(c.model));
+    const AutoPolicy a = resolve_auto_wbits(c.wbits, c.width == 1.0 ? spec : apply_width(spec, c.width));
+    std::printf("%s\n", describe(a).c_str());
+    c.wbits = bits_to_string(a.allocation.bits);
+  }
   // All cores, shared by the ranks that run on this machine under mpirun.
   if (c.threads == 0)
     c.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm_local_size());

@@ -19,6 +19,8 @@ struct RunConfig {
   std::string wbits = "32";
   int abits = 32;
   double width = 1.0;
+  std::string match_size;      // a wbits spec: train at the widest width whose weight bytes do not
+                               // exceed that spec's at width 1 (sets width); empty: use width
   std::string optimizer = "sgd";  // sgd | adam | adamw
   double lr = 0.1;
   double momentum = 0.9;
@@ -43,6 +45,9 @@ struct RunConfig {
 
 // Reads the run file (if --run is given), then the flags, checks every value
 // and fills the defaults that depend on others (milestones, augment, out).
+// With match_size it loads the model and sets width to the matched width (a
+// width given as well must equal it); a config read back from a checkpoint
+// keeps the width it recorded.
 RunConfig read_run_config(Args& args);
 // Parses a config written by to_json (from a checkpoint); strict.
 RunConfig run_config_from_json(const nlohmann::json& j, const std::string& source);

@@ -4,7 +4,11 @@
 #include "data/registry.h"
 #include "data/split.h"
 #include "engine/comm.h"
+#include "engine/error.h"
 #include "layers/loss.h"
+#include "models/checkpoint.h"
+
+#include <nlohmann/json.hpp>
 
 namespace taper::app {
 
@@ -17,6 +21,21 @@ void load_run_split(const std::string& data, int64_t limit, double val_split, ui
     all = subset(all, first);
   }
   split_validation(all, val_split, seed, train, val);
+}
+
+static std::vector<double> json_doubles(const std::string& text, const std::string& what) {
+  try {
+    return nlohmann::json::parse(text).get<std::vector<double>>();
+  } catch (const nlohmann::json::exception&) {
+    fail(what, " is not a list of numbers");
+  }
+}
+
+Transform checkpoint_transform(const SafeTensors& st) {
+  Transform t;
+  t.mean = json_doubles(checkpoint_meta(st, "normalize_mean"), st.source + ": normalize_mean");
+  t.std = json_doubles(checkpoint_meta(st, "normalize_std"), st.source + ": normalize_std");
+  return t;
 }
 
 namespace {

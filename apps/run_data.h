@@ -9,6 +9,7 @@
 
 #include "data/dataset.h"
 #include "data/transforms.h"
+#include "engine/safetensors.h"
 #include "models/model.h"
 
 namespace taper::app {
@@ -23,6 +24,9 @@ struct EvalResult {
   double acc = 0.0;   // fraction correct
   int64_t count = 0;  // images
 };
+
+// The normalization a checkpoint's run trained with (no augmentation).
+Transform checkpoint_transform(const SafeTensors& checkpoint);
 
 // Logits (N, classes) of a batch of images x (N, C, H, W), already transformed.
 using ForwardFn = std::function<const Tensor&(Var& x)>;

@@ -1,12 +1,11 @@
 #include "data/cifar_png.h"
 
-#include <stb_image.h>
-
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "data/image_decode.h"
 #include "engine/error.h"
 
 namespace taper {
@@ -14,6 +13,8 @@ namespace taper {
 namespace {
 
 constexpr int64_t kC = 3, kSide = 32, kRow = kSide * kSide;  // one PNG row = 1024 pixels
+// deflate's largest expansion (258-byte matches coded in 2 bits): about 1032:1.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 std::vector<int64_t> read_labels(const std::string& path, int64_t classes) {
   std::ifstream in(path);
@@ -50,12 +51,21 @@ Dataset load_cifar_png_files(const std::vector<std::string>& pngs, const std::st
   std::vector<int64_t> first(pngs.size() + 1, 0);  // image index of each file's row 0
   for (size_t f = 0; f < pngs.size(); ++f) {
     const std::string& path = pngs[f];
-    int w = 0, h = 0, comp = 0;
-    check(stbi_info(path.c_str(), &w, &h, &comp) == 1, path, ": not a readable image (",
-          stbi_failure_reason(), ")");
+    std::string bytes;
+    std::string why = read_file_bytes(path, bytes);
+    ImageHeader header;
+    if (why.empty()) why = peek_image(bytes, path, header);
+    if (!why.empty()) throw Error(why);
+    const int w = header.width, h = header.height, comp = header.channels;
     check(w == kRow && comp == 3, path, ": ", w, "x", h, " with ", comp,
           " channels, expected an RGB PNG 1024 pixels wide (one 32x32 image per row)");
-    check(!stbi_is_16_bit(path.c_str()), path, ": 16-bit PNG, expected 8 bits per channel");
+    check(!header.is_16_bit, path, ": 16-bit PNG, expected 8 bits per channel");
+    // A header claiming more rows than the file can hold is refused before
+    // the pixels are allocated: a row is 1 filter byte + 3072 sample bytes of
+    // deflate data, and deflate expands at most kMaxDeflateRatio times.
+    const uint64_t max_rows = uint64_t(bytes.size()) * kMaxDeflateRatio / (1 + kC * kRow);
+    check(uint64_t(h) <= max_rows, path, ": the PNG header claims ", h, " rows, more than a ",
+          bytes.size(), "-byte file can hold (at most ", max_rows, "); corrupt header?");
     first[f + 1] = first[f] + h;
   }
   d.n = first.back();
@@ -69,20 +79,18 @@ Dataset load_cifar_png_files(const std::vector<std::string>& pngs, const std::st
   for (int64_t f = 0; f < files; ++f) {
     const std::string& path = pngs[f];
     const int64_t rows = first[f + 1] - first[f];
-    int w = 0, h = 0, comp = 0;
-    std::unique_ptr<uint8_t, void (*)(void*)> img(stbi_load(path.c_str(), &w, &h, &comp, 3),
-                                                  stbi_image_free);  // (rows, 1024, 3)
-    if (!img) {
-      errors[f] = path + ": PNG does not decode (" + stbi_failure_reason() + ")";
-      continue;
-    }
-    if (w != kRow || h != rows) {
-      errors[f] = path + ": decoded as " + std::to_string(w) + "x" + std::to_string(h) +
-                  ", its header said 1024x" + std::to_string(rows);
+    std::string bytes;
+    DecodedImage img;  // (rows, 1024, 3)
+    errors[f] = read_file_bytes(path, bytes);
+    if (errors[f].empty()) errors[f] = decode_image(bytes, path, 3, rows * kRow, img);
+    if (!errors[f].empty()) continue;
+    if (img.width != kRow || img.height != rows) {
+      errors[f] = path + ": decoded as " + std::to_string(img.width) + "x" +
+                  std::to_string(img.height) + ", its header said 1024x" + std::to_string(rows);
       continue;
     }
     // Row r, pixel x, channel c  ->  image first[f]+r, plane c, position x.
-    const uint8_t* src = img.get();
+    const uint8_t* src = img.pixels.get();
     for (int64_t r = 0; r < rows; ++r) {
       uint8_t* dst = d.pixels.data() + (first[f] + r) * kC * kRow;  // (C, 32*32)
       for (int64_t x = 0; x < kRow; ++x)

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "engine/error.h"
 
@@ -42,6 +43,9 @@ class GzReader {
     }
     return got;
   }
+
+  // True when the file is not gzip'd (zlib reads it as it is).
+  bool plain() { return gzdirect(file_) == 1; }
 
   // Why the data ended early, if zlib knows ("unexpected end of file" for a
   // cut-off .gz), else "".
@@ -83,6 +87,28 @@ std::vector<uint32_t> read_header(GzReader& in, const std::string& path, uint32_
   return header;
 }
 
+// Refuses, before anything is allocated, a header that promises more payload
+// bytes than the file can hold: a plain file holds exactly its size minus the
+// header; a gzip'd one at most kMaxDeflateRatio times its size (deflate's
+// largest expansion, 258-byte matches coded in 2 bits, is about 1032:1).
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
+void check_payload_fits(GzReader& in, const std::string& path, uint64_t count, int64_t header_bytes,
+                        const char* what) {
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) return;  // not a regular file (a pipe): the read itself finds a short file
+  if (in.plain()) {
+    const uint64_t holds = file_size > uint64_t(header_bytes) ? file_size - header_bytes : 0;
+    check(count <= holds, path, ": truncated: the header promises ", count, " bytes of ", what,
+          ", the file holds ", holds);
+  } else {
+    check(count <= file_size * kMaxDeflateRatio, path, ": the header promises ", count,
+          " bytes of ", what, ", more than a gzip file of ", file_size,
+          " bytes can hold (corrupt header?)");
+  }
+}
+
 // Reads exactly `count` payload bytes into out, then checks the file ends.
 // The buffer grows in 64 MB steps, so a corrupt header claiming billions of
 // images fails as "truncated" instead of allocating terabytes.
@@ -122,7 +148,10 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
     d.channels = 1;
     d.height = h[2];
     d.width = h[3];
-    read_payload(in, images_path, d.n * d.height * d.width, "pixels", d.pixels);
+    // n < 2^31 and rows * cols < 2^32, so the product fits in 63 bits.
+    const uint64_t count = uint64_t(h[1]) * (uint64_t(h[2]) * uint64_t(h[3]));
+    check_payload_fits(in, images_path, count, 16, "pixels");
+    read_payload(in, images_path, int64_t(count), "pixels", d.pixels);
   }
   std::vector<uint8_t> raw;  // (n) label bytes
   {
@@ -130,6 +159,7 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
     std::vector<uint32_t> h = read_header(in, labels_path, kIdxLabelsMagic, 2, "idx1 ubyte labels");
     check(h[1] == d.n, labels_path, ": ", h[1], " labels, but ", images_path, " has ", d.n,
           " images");
+    check_payload_fits(in, labels_path, uint64_t(d.n), 8, "labels");
     read_payload(in, labels_path, d.n, "labels", raw);
   }
   d.labels.resize(d.n);

@@ -1,13 +1,12 @@
 #include "data/image_folder.h"
 
-#include <stb_image.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <memory>
 
+#include "data/image_decode.h"
 #include "engine/error.h"
 
 namespace taper {
@@ -41,6 +40,11 @@ void source_coord(int64_t i, int64_t in, int64_t out, int64_t& lo, float& frac) 
   lo = static_cast<int64_t>(std::floor(s));
   frac = static_cast<float>(s - lo);
 }
+
+// Images larger than this are refused before decoding (stb_image would
+// allocate width * height * 3 bytes for them): 2^26 pixels, e.g. 8192 x 8192,
+// far above any photo a classifier is trained on.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
 
 }  // namespace
 
@@ -113,14 +117,13 @@ Dataset load_image_folder(const std::string& root, int64_t size) {
   std::vector<std::string> errors(d.n);
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t i = 0; i < d.n; ++i) {
-    int w = 0, h = 0, comp = 0;
-    std::unique_ptr<uint8_t, void (*)(void*)> img(stbi_load(files[i].c_str(), &w, &h, &comp, 3),
-                                                  stbi_image_free);  // (h, w, 3)
-    if (!img) {
-      errors[i] = files[i] + ": cannot decode image (" + stbi_failure_reason() + ")";
-      continue;
-    }
-    resize_center_crop(img.get(), h, w, 3, size, d.pixels.data() + i * d.sample_size());
+    std::string bytes;
+    DecodedImage img;  // (h, w, 3)
+    errors[i] = read_file_bytes(files[i], bytes);
+    if (errors[i].empty()) errors[i] = decode_image(bytes, files[i], 3, kMaxImagePixels, img);
+    if (!errors[i].empty()) continue;
+    resize_center_crop(img.pixels.get(), img.height, img.width, 3, size,
+                       d.pixels.data() + i * d.sample_size());
   }
   for (const std::string& e : errors)
     if (!e.empty()) throw Error(e);

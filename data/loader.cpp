@@ -55,7 +55,7 @@ int64_t BatchLoader::num_batches() const {
   return (data_.n + options_.batch_size - 1) / options_.batch_size;
 }
 
-void BatchLoader::start_epoch(uint64_t epoch) {
+void BatchLoader::start_epoch(uint64_t epoch, int64_t first_batch) {
   std::unique_lock<std::mutex> lock(mutex_);
   job_ = -1;  // a request the worker has not picked up yet is dropped
   cv_.wait(lock, [this] { return !busy_; });
@@ -68,10 +68,12 @@ void BatchLoader::start_epoch(uint64_t epoch) {
     Rng rng(options_.seed, epoch);
     rng.shuffle(order_);
   }
-  next_batch_ = 0;
+  check(first_batch >= 0 && first_batch <= num_batches(), data_.name, ": cannot start an epoch at batch ",
+        first_batch, " of ", num_batches());
+  next_batch_ = first_batch;
   started_ = true;
-  if (num_batches() > 0) {
-    job_ = 0;
+  if (next_batch_ < num_batches()) {
+    job_ = next_batch_;
     cv_.notify_all();
   }
 }

@@ -54,8 +54,11 @@ class BatchLoader {
 
   // Starts (or restarts) an epoch: sets its order and begins preparing its
   // first batch. A batch still being prepared for the old epoch is finished
-  // and dropped.
-  void start_epoch(uint64_t epoch);
+  // and dropped. first_batch > 0 skips the epoch's first batches (a run
+  // resumed in the middle of an epoch): the batches after them are exactly
+  // those of an uninterrupted epoch, since order and draws depend only on
+  // (seed, epoch) and the sample.
+  void start_epoch(uint64_t epoch, int64_t first_batch = 0);
   // Copies the next batch of the epoch into x and labels and starts preparing
   // the one after. Returns false when the epoch is over. An exception thrown
   // while preparing the batch is rethrown here (until the next start_epoch).

@@ -2,6 +2,11 @@
 // (header-only libraries: exactly one file defines the implementation).
 // taper decodes PNG and JPEG (data sets) and writes PNG and JPEG (tests, tools).
 #define STB_IMAGE_IMPLEMENTATION
+// Only the decoders taper uses are compiled: an image folder file named .png
+// that holds a PSD, TGA or PIC (stb decodes by content) is refused instead
+// of reaching decoders with a longer history of crashes (docs/reliability.md).
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 // Third-party C code: its warnings are not ours to fix.
 #pragma GCC diagnostic push

@@ -95,7 +95,7 @@ void forward_channel(const float* xp, float* yp, const ChannelLayout& L, int64_t
     const float* x = xp + L.at(n, c);
     float* y = yp + L.at(n, c);
 #pragma omp simd
-    for (int64_t i = 0; i < L.HW; ++i) y[i] = activate<A>((x[i] - mu) * scale + shift, steps);
+    for (int64_t i = 0; i < L.HW; ++i) y[i] = activate<A>(batchnorm_affine(x[i], mu, scale, shift), steps);
   }
 }
 
@@ -116,7 +116,7 @@ void channel_grad_sums(const float* xp, const float* dyp, const ChannelLayout& L
     float r1 = 0.0f, r2 = 0.0f;
 #pragma omp simd reduction(+ : r1, r2)
     for (int64_t i = 0; i < L.HW; ++i) {
-      const float g = passes<A>((x[i] - mu) * scale + shift) ? dy[i] : 0.0f;
+      const float g = passes<A>(batchnorm_affine(x[i], mu, scale, shift)) ? dy[i] : 0.0f;
       r1 += g;
       r2 += g * ((x[i] - mu) * invstd);
     }
@@ -139,7 +139,7 @@ void channel_dx(const float* xp, const float* dyp, float* dxp, const ChannelLayo
     float* dx = dxp + L.at(n, c);
 #pragma omp simd
     for (int64_t i = 0; i < L.HW; ++i) {
-      const float g = passes<A>((x[i] - mu) * scale + shift) ? dy[i] : 0.0f;
+      const float g = passes<A>(batchnorm_affine(x[i], mu, scale, shift)) ? dy[i] : 0.0f;
       const float xhat = (x[i] - mu) * invstd;
       dx[i] += scale * (g - mean_dy - xhat * mean_dy_xhat);
     }
@@ -208,7 +208,7 @@ Var& BatchNorm::forward(Var& x, Var& gamma, Var& beta, Tensor& running_mean, Ten
       rv[c] = static_cast<float>((1.0 - m) * rv[c] + m * var * Mc / (Mc - 1));
     }
     const float mu = static_cast<float>(mean);
-    const float invstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+    const float invstd = batchnorm_invstd(var, eps);
     mean_[c] = mu;
     invstd_[c] = invstd;
     const float scale = gp[c] * invstd, shift = bp[c];

@@ -25,6 +25,7 @@
 // buffer as large as x in every conv block and one pass over memory.
 #pragma once
 
+#include <cmath>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -32,6 +33,13 @@
 namespace taper {
 
 enum class FusedActivation { none, relu, quantize };
+
+// Batch norm's arithmetic, written once: BatchNorm below and the thresholds
+// a packed model folds it into (quant/thresholds.h) call these.
+//   invstd = 1 / sqrt(var + eps)            (in double, rounded to float)
+//   y = (x - mean) * (gamma invstd) + beta  (scale = gamma invstd, shift = beta)
+inline float batchnorm_invstd(double var, float eps) { return static_cast<float>(1.0 / std::sqrt(var + eps)); }
+inline float batchnorm_affine(float x, float mean, float scale, float shift) { return (x - mean) * scale + shift; }
 
 class BatchNorm : public Op {
  public:

@@ -5,8 +5,8 @@ The JSON files are the source of truth that taper reads; this script only
 keeps the long ones (the ResNets) consistent. Run it from the repository
 root after changing it: python3 models/generate.py
 The architectures are those of the project's mission document (kept
-outside this repository; docs/ describes them); vgg7-fmnist and resnet20
-match the PyTorch peer script (torch_anchor.py, also kept outside this
+outside this repository; docs/ describes them); vgg7-fmnist, resnet20 and
+resnet20-preact match the PyTorch peer script (torch_anchor.py, also kept outside this
 repository) layer for layer.
 """
 import json, os
@@ -102,6 +102,47 @@ resnet("resnet20", "ResNet-20 for CIFAR with 1x1 projection shortcuts (conv + BN
        "stem conv and output layer full precision, stem activation plain ReLU; stages: the 3 residual stages.",
        [3, 32, 32], 10, [conv("conv1", 16, 3, pad=1), simple("bn1", "batchnorm"), simple("relu1", "relu")],
        [16, 32, 64], [3, 3, 3])
+
+
+def preact_block(prefix, prev, cout, stride, stage, project):
+    """DoReFa-Net's pre-activation block (tensorpack resnet-dorefa.py; PreBlock in
+    shared/bench/torch_anchor.py): avg pool where the stride is 2, BN + qact before
+    each conv, the identity shortcut full precision, a 1x1 conv shortcut on the
+    activated input where the shape changes, nothing after the add."""
+    layers = []
+    if stride != 1:
+        layers.append(simple(f"{prefix}_pool", "avgpool", kernel=stride, input=prev))
+        prev = f"{prefix}_pool"
+    layers += [simple(f"{prefix}_bn", "batchnorm", input=prev), simple(f"{prefix}_act", "qact"),
+               conv(f"{prefix}_conv1", cout, 3, pad=1, stage=stage), simple(f"{prefix}_bn1", "batchnorm"),
+               simple(f"{prefix}_act1", "qact"), conv(f"{prefix}_conv2", cout, 3, pad=1, stage=stage)]
+    shortcut = prev
+    if project:
+        layers.append(conv(f"{prefix}_short", cout, 1, stage=stage, inp=f"{prefix}_act"))
+        shortcut = f"{prefix}_short"
+    layers.append(simple(f"{prefix}_add", "add", inputs=[shortcut, f"{prefix}_conv2"]))
+    return layers, f"{prefix}_add"
+
+
+def resnet_preact(name, desc, input_shape, classes, widths, blocks):
+    layers, prev, c = [conv("conv1", widths[0], 3, pad=1)], "conv1", widths[0]
+    for s, (w, n) in enumerate(zip(widths, blocks)):
+        for b in range(n):
+            stride = 2 if (b == 0 and s > 0) else 1
+            block, prev = preact_block(f"s{s + 1}b{b + 1}", prev, w, stride, s + 1, stride != 1 or c != w)
+            layers += block
+            c = w
+    layers += [simple("bn_final", "batchnorm"), simple("relu_final", "relu"), simple("pool", "globalavgpool"),
+               linear("fc", "classes", bias=True)]
+    write({"name": name, "description": desc, "input": input_shape, "classes": classes, "layers": layers})
+
+
+resnet_preact("resnet20-preact", "ResNet-20 for CIFAR in DoReFa-Net's pre-activation layout (resnet20-preact "
+              "in shared/bench/torch_anchor.py): full-precision stem conv; per block avg pool where the stride "
+              "is 2, BN + quantizable activation before each conv, a full-precision identity shortcut, a 1x1 "
+              "conv shortcut on the activated input where the shape changes, nothing after the add; a final BN "
+              "+ plain ReLU before pooling; output layer full precision; stages: the 3 residual stages (Table "
+              "I's counts).", [3, 32, 32], 10, [16, 32, 64], [3, 3, 3])
 resnet("resnet18", "The standard ImageNet ResNet-18 (7x7/2 stem, 3x3/2 max pool, 1x1 projection shortcuts); "
        "stem and output layer full precision; stages: the 4 residual stages.",
        [3, 224, 224], 1000, [conv("conv1", 64, 7, stride=2, pad=3), simple("bn1", "batchnorm"),

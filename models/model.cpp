@@ -358,4 +358,27 @@ void Model::set_rng_states(const std::vector<std::string>& states) {
   check(k == states.size(), "got ", states.size(), " dropout random states for ", k, " dropout layers");
 }
 
+std::vector<Tensor> Model::forward_features(Var& x, const std::vector<int>& layers) {
+  const int n = static_cast<int>(nodes_.size());
+  for (int l : layers) check(l >= 0 && l < n, spec_.name, ": no layer ", l, " to read features from");
+  // forward frees an output after its last reader; give the requested ones a
+  // reader past the end so they survive the pass, then restore the plan.
+  const std::vector<int> plan = last_reader_;
+  for (int l : layers) last_reader_[producer(l)] = n;
+  Tape tape;
+  NoGrad no_grad(tape);
+  try {
+    forward(x, tape);
+  } catch (...) {
+    last_reader_ = plan;
+    throw;
+  }
+  last_reader_ = plan;
+  std::vector<Tensor> out;
+  for (int l : layers) out.push_back(outs_[l]->data.clone());
+  for (int l : layers)
+    if (producer(l) != producer(n - 1)) nodes_[producer(l)]->op->out.data.release();
+  return out;
+}
+
 }  // namespace taper

@@ -73,6 +73,13 @@ class Model {
   const BuildOptions& options() const { return options_; }
   int layer_bits(size_t layer) const;  // weight bits of layer i (32 if none)
 
+  // One forward without gradients that returns copies of the outputs of the
+  // given layers (indices into spec().layers), in the order asked. An
+  // activation fused into its batch norm returns the fused output (batch
+  // norm + activation), a batch norm fused with its activation the same.
+  // Uses the current mode (set_training(false) for evaluation statistics).
+  std::vector<Tensor> forward_features(Var& x, const std::vector<int>& layers);
+
  public:
   struct Node;  // one built layer (models/model.cpp)
 

@@ -92,6 +92,26 @@ class Keys {
   std::set<std::string> used_;
 };
 
+// Size limits, checked by infer_shapes before anything is allocated: every
+// weight tensor, every per-sample activation and the parameters in all stay
+// at or below 2^31 elements (8 GiB of float32). The products are computed
+// with overflow checks, since each dimension alone may be up to 2^20.
+constexpr int64_t kMaxElements = int64_t(1) << 31;
+
+// n0 * n1 * ..., or kMaxElements + 1 when it exceeds kMaxElements.
+int64_t bounded_product(std::initializer_list<int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements) return kMaxElements + 1;
+  return n;
+}
+
+void check_elements(int64_t n, const std::string& where, const char* what, const Shape& shape) {
+  if (n > kMaxElements)
+    fail(where, ": ", what, " ", shape_str(shape), " has more than 2^31 elements (taper's limit); "
+         "check the channel, kernel and input sizes");
+}
+
 // Every layer type by its JSON name, in the order the error message lists them.
 const std::vector<std::pair<const char*, LayerType>> kLayerTypes = {
     {"conv", LayerType::conv},           {"linear", LayerType::linear},   {"batchnorm", LayerType::batchnorm},
@@ -252,6 +272,7 @@ ModelSpec load_model_file(const std::string& path) {
 }
 
 void infer_shapes(ModelSpec& spec) {
+  int64_t params = 0;  // weights of all layers, bounded by kMaxElements
   for (auto& L : spec.layers) {
     const std::string where = spec.source + ": layer '" + L.name + "'";
     auto shape_of = [&](int i) -> const Shape& { return i < 0 ? spec.input : spec.layers[i].out_shape; };
@@ -297,6 +318,20 @@ void infer_shapes(ModelSpec& spec) {
       L.out_shape = in;
     } else {  // relu qact clamp dropout: elementwise
       L.out_shape = in;
+    }
+    // Limits before allocation (kMaxElements).
+    int64_t out_numel = 1;
+    for (int64_t d : L.out_shape) out_numel = bounded_product({out_numel, d});
+    check_elements(out_numel, where, "output", L.out_shape);
+    if (L.has_weights()) {
+      const Shape w = L.type == LayerType::conv ? Shape{L.out_channels, in[0] / L.groups, L.kernel_h, L.kernel_w}
+                                       : Shape{L.out_features, in[0]};
+      int64_t w_numel = 1;
+      for (int64_t d : w) w_numel = bounded_product({w_numel, d});
+      check_elements(w_numel, where, "weight", w);
+      params += w_numel;  // both terms <= 2^31: no overflow
+      if (params > kMaxElements)
+        fail(where, ": the model's weights exceed 2^31 elements in all (taper's limit)");
     }
   }
   const Shape& last = spec.layers.back().out_shape;

@@ -1,5 +1,7 @@
 #include "models/size.h"
 
+#include <limits>
+
 #include "engine/error.h"
 #include "models/packed_plan.h"
 
@@ -59,7 +61,15 @@ double match_width(const ModelSpec& spec, const std::vector<int>& stage_bits, in
   // weight_bytes never decreases as W grows (every channel count round(C*W)
   // is non-decreasing in W), so a binary search over the grid finds the
   // largest W = k / 1000 that fits.
-  auto bytes_at = [&](int k) { return size_report(apply_width(spec, k / 1000.0), stage_bits).weight_bytes; };
+  // A width at which the network outgrows taper's size limits (model_spec.cpp)
+  // fits no budget.
+  auto bytes_at = [&](int k) -> int64_t {
+    try {
+      return size_report(apply_width(spec, k / 1000.0), stage_bits).weight_bytes;
+    } catch (const Error&) {
+      return std::numeric_limits<int64_t>::max();
+    }
+  };
   int lo = 1, hi = 64000;
   check(bytes_at(lo) <= target_bytes, "no width fits in ", target_bytes,
         " weight bytes: even width 0.001 needs ", bytes_at(lo));

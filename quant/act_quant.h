@@ -24,7 +24,11 @@
 
 namespace taper {
 
-// aq = Q_k(clamp(s, 0, 1)) with steps = 2^k - 1 (quant_steps(k)).
+// The activation code p = nearbyint(steps clamp(s, 0, 1)), 0..steps, with
+// steps = 2^k - 1 (quant_steps(k)); aq = Q_k(clamp(s, 0, 1)) = p / steps.
+inline float act_quant_code(float s, float steps) {
+  return quantize_code(std::min(std::max(s, 0.0f), 1.0f), steps);
+}
 inline float act_quant_value(float s, float steps) {
   return quantize_steps(std::min(std::max(s, 0.0f), 1.0f), steps);
 }

@@ -19,16 +19,14 @@
 // - dot kernel: the image is copied with its zero border, and im2col writes
 //   the col4 layout directly, rows r = (c, kh, kw) in PyTorch order, 4 rows
 //   per 32-bit word.
-// - bitplane kernel (fast for wbits * abits <= 4): the image's codes become byte-planar
-//   bit planes B[l][cb][h][w] (bit b of the byte = bit l of the code of
-//   channel 8 cb + b; channels past ICg are 0), and im2col of that byte image
-//   writes colq, byte rows rb = (cb, kh, kw), 8 per 64-bit word; so the K
-//   order of the bitplane weights is r = ((cb KH + kh) KW + kw) 8 + b, each
-//   (kh, kw) tap's channels padded to a multiple of 8 with zero codes.
-//   When the group's channels are a multiple of 64, the planes are built as
-//   64-bit words instead (bit b of word w = channel 64 w + b, over whole
-//   images), im2col only copies rows of words, and r = ((w KH + kh) KW + kw)
-//   64 + b.
+// - bitplane kernel (fast for wbits * abits <= 4): the channels of a group
+//   are cut into blocks of B bits (B = 64, 32 or 16 when B divides the
+//   group's channel count, else 8 with the last block padded with zero
+//   codes); the image's codes become bit planes of B-bit elements (bit b of
+//   element w = bit l of the code of channel B w + b), built over whole
+//   images, and im2col of those planes writes colq, one B-bit element per
+//   (w, kh, kw) row, 64 / B rows per 64-bit word. So the K order of the
+//   bitplane weights is r = ((w KH + kh) KW + kw) B + b.
 // Weights are permuted and packed for the chosen kernel once, in the
 // constructor.
 #pragma once
@@ -71,7 +69,7 @@ class IntConv {
   int wbits_, abits_;
   IntKernel kernel_;
   int64_t ICg_, OCg_;                  // channels per group
-  int64_t block_ = 8, CBg_ = 0;        // bitplane: channels per block (8 or 64), blocks per group
+  int64_t block_ = 8, CBg_ = 0;        // bitplane: channels per block B (8, 16, 32, 64), blocks per group
   std::vector<IntGemmWeights> w_;      // one per group
 };
 

@@ -33,6 +33,9 @@ float quantize_k_ref(float x, int k);
 
 // The same formula with n = 2^k - 1 precomputed, inlined into the fast
 // (vectorized) loops; tests hold it to quantize_k_ref bit for bit.
-inline float quantize_steps(float x, float n) { return std::nearbyint(n * x) / n; }
+// quantize_code gives the level's index j = nearbyint(n x) (an integer in
+// float), the code a packed model stores; quantize_steps its value j / n.
+inline float quantize_code(float x, float n) { return std::nearbyint(n * x); }
+inline float quantize_steps(float x, float n) { return quantize_code(x, n) / n; }
 
 }  // namespace taper

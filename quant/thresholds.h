@@ -36,6 +36,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "layers/batchnorm.h"
+#include "quant/act_quant.h"
+
 namespace taper {
 
 // One channel's float coefficients.
@@ -46,18 +49,17 @@ struct FoldedChannel {
   float shift = 0.0f;      // beta
 };
 
-// invstd as layers/batchnorm.cpp computes it in eval mode.
-inline float bn_invstd(float var, float eps) { return static_cast<float>(1.0 / std::sqrt(double(var) + eps)); }
+// invstd as batch norm computes it in eval mode (layers/batchnorm.h).
+inline float bn_invstd(float var, float eps) { return batchnorm_invstd(var, eps); }
 
-// z -> the a-bit code nearbyint(P * clamp(z, 0, 1)), P = 2^a - 1 as a float.
-// TODO(merge): use the shared act-quant formula (quant/act_quant), which
-// computes Q_a(clamp(z, 0, 1)) = nearbyint(P * clamp(z, 0, 1)) / P.
-inline int act_code(float z, float P) { return static_cast<int>(std::nearbyint(P * std::min(std::max(z, 0.0f), 1.0f))); }
+// z -> the a-bit code nearbyint(P * clamp(z, 0, 1)), P = 2^a - 1 as a float:
+// the activation quantizer's own formula (quant/act_quant.h).
+inline int act_code(float z, float P) { return static_cast<int>(act_quant_code(z, P)); }
 
 // The float formula above, for one accumulator of one channel.
 inline int folded_code(int32_t A, const FoldedChannel& f, float P) {
   const float y = static_cast<float>(A) * f.acc_scale;
-  const float z = (y - f.mean) * f.bn_scale + f.shift;
+  const float z = batchnorm_affine(y, f.mean, f.bn_scale, f.shift);
   return act_code(z, P);
 }
 

@@ -66,11 +66,13 @@ TEST_CASE("Table I: per-stage parameter counts") {
   CHECK(stage_params(model("vgg7")) ==
         std::vector<int64_t>{3456, 147456, 294912, 589824, 1179648, 2359296, 8388608});
   CHECK(stage_params(model("resnet20")) == std::vector<int64_t>{13824, 51200, 204800});
+  CHECK(stage_params(model("resnet20-preact")) == std::vector<int64_t>{13824, 51200, 204800});
   CHECK(stage_params(model("alexnet")) ==
         std::vector<int64_t>{307200, 884736, 663552, 442368, 37748736, 16777216});
   CHECK(stage_params(model("resnet18")) == std::vector<int64_t>{147456, 524288, 2097152, 8388608});
   // Full-precision layers outside the stages.
   CHECK(weight_params(model("resnet20").layers[0]) == 432);
+  CHECK(weight_params(model("resnet20-preact").layers[0]) == 432);
   CHECK(weight_params(model("alexnet").layers[0]) == 41472);
   CHECK(weight_params(model("resnet18").layers[0]) == 9408);  // standard 7x7 stem (Table I lists 1,728)
 }
@@ -79,6 +81,8 @@ TEST_CASE("Table I: average weight bits") {
   CHECK(round2(avg_bits("vgg7", "8-4-2-1-1-1-1")) == Approx(1.06));
   CHECK(round2(avg_bits("resnet20", "4-2-1")) == Approx(1.34));
   CHECK(avg_bits("resnet20", "8-4-2") == Approx(2.6869).margin(5e-5));
+  CHECK(round2(avg_bits("resnet20-preact", "4-2-1")) == Approx(1.34));
+  CHECK(avg_bits("resnet20-preact", "8-4-2") == Approx(2.6869).margin(5e-5));
   CHECK(round2(avg_bits("alexnet", "8-4-2-1-1-1")) == Approx(1.10));
   CHECK(round2(avg_bits("resnet18", "8-4-2-1")) == Approx(1.42));
   CHECK(avg_bits("vgg7", "progressive:8") == avg_bits("vgg7", "8-4-2-1-1-1-1"));

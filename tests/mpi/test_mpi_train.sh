@@ -7,10 +7,17 @@
 #     docs/distributed.md for the measurement at lr 0.1);
 #  3. SIGKILL of one rank mid-epoch ends the job with an error (no hang), and
 #     --resume under mpirun finishes with the same weights, byte for byte, as
-#     an uninterrupted -np 2 run.
+#     an uninterrupted -np 2 run;
+#  4. `mpirun -np 2 taper sweep` spreads a grid's runs over the ranks (each
+#     run a single process) and reports what a one-process sweep reports.
 #   tests/mpi/test_mpi_train.sh TAPER_BIN
 set -euo pipefail
 taper=$1
+data=${TAPER_DATA:-$HOME/.cache/taper}/fashion-mnist
+if [[ ! -d "$data" ]]; then
+  echo "SKIPPED: Fashion-MNIST is not installed in $data (scripts/get-data.sh fashion-mnist; scripts/test.sh does it)"
+  exit 77
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 mpirun_sh="$here/mpirun.sh"
 same="$here/same_tensors.py"
@@ -67,4 +74,29 @@ if wait "$job"; then fail "the job exited 0 after one rank was killed"; fi
 echo "the job ended with an error after one rank was killed (mpirun: $(grep -m1 -o 'exited on signal 9\|killed\|terminated' "$work/killed.log" || echo 'non-zero exit'))"
 "$mpirun_sh" 2 "$taper" train --resume "$work/killed" > /dev/null
 python3 "$same" "$work/full/last.safetensors" "$work/killed/last.safetensors" || fail "resumed run differs"
+echo "== 4. a sweep spread over 2 ranks equals a sweep in one process"
+cat > "$work/grid.json" <<'JSON'
+{
+  "name": "tiny",
+  "models": ["lenet5"],
+  "data": ["fashion-mnist"],
+  "policies": [{"wbits": "32", "abits": 32}, {"wbits": "2", "abits": 2}, {"wbits": "1", "abits": 2, "match_size": "2"}],
+  "seeds": [1],
+  "recipe": {"epochs": 1, "limit": 512, "batch": 64, "schedule": "cosine", "val_split": 0.25}
+}
+JSON
+"$taper" sweep "$work/grid.json" --out "$work/sweep1" --threads 1 > "$work/sweep1.log" 2>&1 ||
+  { cat "$work/sweep1.log"; fail "one-process sweep"; }
+"$mpirun_sh" 2 "$taper" sweep "$work/grid.json" --out "$work/sweep2" --threads 1 > "$work/sweep2.log" 2>&1 ||
+  { cat "$work/sweep2.log"; fail "mpirun sweep"; }
+grep -q "spread over 2 ranks" "$work/sweep2.log" || fail "the sweep did not spread over the ranks"
+grep -q "\[rank 1\] done" "$work/sweep2.log" || fail "rank 1 ran no cell"
+# Same results apart from the wall-time column and the folder names.
+strip() { python3 -c "
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+for r in rows:
+    print(','.join(v for k, v in sorted(r.items()) if k not in ('seconds', 'dir', 'run')))" "$1"; }
+diff <(strip "$work/sweep1/results.csv") <(strip "$work/sweep2/results.csv") || fail "results.csv differ"
+echo "3 cells over 2 ranks, results.csv equal to the one-process sweep"
 echo "1 passed, 0 failed"

@@ -71,6 +71,30 @@ void check_gradients(const ForwardFn& forward, const std::vector<Var*>& wrt,
   }
 }
 
+void check_gradient_double(const std::function<double(const std::vector<double>&)>& f,
+                           const std::vector<double>& x, const std::vector<double>& analytic,
+                           const std::string& what, double step, double rel_tol, double abs_tol) {
+  REQUIRE(analytic.size() == x.size());
+  double any_analytic = 0.0;
+  for (double a : analytic) any_analytic = std::max(any_analytic, std::fabs(a));
+  CHECK(any_analytic > 0.0);  // a check where both sides are zero proves nothing
+  std::vector<double> probe = x;
+  int failures = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    probe[i] = x[i] + step;
+    const double up = f(probe);
+    probe[i] = x[i] - step;
+    const double down = f(probe);
+    probe[i] = x[i];
+    const double numeric = (up - down) / (2.0 * step);
+    const double tol = abs_tol + rel_tol * std::max(std::fabs(analytic[i]), std::fabs(numeric));
+    if (std::fabs(analytic[i] - numeric) > tol && failures < 5) {
+      ++failures;
+      FAIL_CHECK(what << ": element " << i << " analytic " << analytic[i] << " numeric " << numeric);
+    }
+  }
+}
+
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
   Tensor t(shape);
   Rng rng(seed);

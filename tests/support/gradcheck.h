@@ -58,6 +58,19 @@ Tensor grad_of_ones(OpT& op, Var& x) {
   return x.grad.clone();
 }
 
+// The same central differences for a function of plain doubles (analysis
+// code without a tape, e.g. t-SNE's KL): numeric_i = (f(x + h e_i) -
+// f(x - h e_i)) / 2h against analytic[i] for every element. In double,
+// h = 1e-6 keeps truncation (~h^2) and round-off (~1e-16 |f| / h) near 1e-10,
+// so a relative tolerance of 1e-5 still fails a sign error or a factor of 2.
+inline constexpr double kDoubleGradStep = 1e-6;
+inline constexpr double kDoubleGradRelTol = 1e-5;
+inline constexpr double kDoubleGradAbsTol = 1e-8;
+void check_gradient_double(const std::function<double(const std::vector<double>&)>& f,
+                           const std::vector<double>& x, const std::vector<double>& analytic,
+                           const std::string& what, double step = kDoubleGradStep,
+                           double rel_tol = kDoubleGradRelTol, double abs_tol = kDoubleGradAbsTol);
+
 // A tensor of the given shape with uniform values in [lo, hi), seeded.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
 

@@ -1,0 +1,94 @@
+// taper report on run folders written by hand (config.json, result.json,
+// metrics.jsonl): the rows of results.csv, the mean +- sample std of
+// summary.md, and the chart geometry pareto.png is drawn with (log x axis,
+// error bars, the series' colors at their points).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/plot.h"
+#include "support/run_taper.h"
+
+using namespace taper::app;
+using namespace taper::testing;
+
+namespace {
+
+void write(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream f(path);
+  f << text;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+void fake_run(const TempDir& dir, const std::string& name, const std::string& wbits, int seed, double acc,
+              bool finished = true) {
+  write(dir / name + "/config.json", R"({"model": "m", "data": "d", "wbits": ")" + wbits +
+                                         R"(", "abits": 2, "width": 1.0, "match_size": null, "seed": )" +
+                                         std::to_string(seed) + R"(, "epochs": 2, "threads": 1, "out": "x"})");
+  write(dir / name + "/metrics.jsonl", R"({"epoch": 1, "test_acc": 0.1})" "\n" R"({"epoch": 2, "test_acc": )" +
+                                           std::to_string(acc) + "}\n");
+  if (finished)
+    write(dir / name + "/result.json",
+          R"({"avg_weight_bits": 2.0, "weight_bytes": )" + std::string(wbits == "2" ? "1000" : "700") +
+              R"(, "total_bytes": 1200, "best_epoch": 2, "best_val_acc": 0.5, "test_acc_at_best": )" +
+              std::to_string(acc) + R"(, "final_test_acc": )" + std::to_string(acc) + R"(, "seconds": 3.5})");
+}
+
+}  // namespace
+
+TEST_CASE("report: results.csv rows and summary.md mean +- sample std over seeds") {
+  TempDir dir;
+  fake_run(dir, "a-s1", "2", 1, 0.5);
+  fake_run(dir, "a-s2", "2", 2, 0.6);
+  fake_run(dir, "b-s1", "4-2-1", 1, 0.55);
+  fake_run(dir, "c-s1", "1", 1, 0.3, false);  // unfinished: left out
+  RunResult r = run_taper("report " + dir.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string csv = read(dir / "results.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);  // header + 3 finished runs
+  CHECK(csv.rfind("run,model,data,wbits,abits,width,match_size,seed,", 0) == 0);
+  CHECK(csv.find("a-s2,m,d,2,2,1.0,,2,") != std::string::npos);
+  const std::string md = read(dir / "summary.md");
+  CHECK(md.find("3 finished runs in 2 configurations; 1 run folders not finished") != std::string::npos);
+  // 50% and 60%: mean 55, sample std sqrt(50) = 7.07
+  CHECK(md.find("| m w2 a2 | 2 | 2 | 1.000 | 2.0000 | 1000 | 1200 | 2 | 55.00 +- 7.07 | 55.00 +- 7.07 |") !=
+        std::string::npos);
+  CHECK(md.find("| m w4-2-1 a2 | 4-2-1 | 2 | 1.000 | 2.0000 | 700 | 1200 | 1 | 55.00 | 55.00 |") !=
+        std::string::npos);
+  CHECK(std::filesystem::exists(dir / "pareto.png"));
+  CHECK(std::filesystem::exists(dir / "curves.png"));
+}
+
+TEST_CASE("chart: a log x axis spaces decades evenly, points carry their series' color") {
+  Chart c;
+  c.log_x = true;
+  Series s{"s", palette(3), Marker::Square};
+  s.x = {10, 100, 1000};
+  s.y = {1, 2, 3};
+  s.err = {0.5, 0, 0};
+  c.series = {s};
+  PlotPoint a = chart_point(c, 10, 1), b = chart_point(c, 100, 2), d = chart_point(c, 1000, 3);
+  CHECK(std::abs((b.x - a.x) - (d.x - b.x)) <= 1);
+  CHECK(b.y < a.y);  // larger y is higher up
+  Image img = draw_chart(c);
+  auto at = [&](PlotPoint p) {
+    const uint8_t* px = &img.rgb[(static_cast<size_t>(p.y) * img.width + p.x) * 3];
+    return Color{px[0], px[1], px[2]};
+  };
+  CHECK(at(a) == palette(3));
+  CHECK(at(d) == palette(3));
+  PlotPoint top = chart_point(c, 10, 1.5);  // the error bar's end
+  CHECK(at(top) == palette(3));
+  c.series[0].x[0] = 0;  // log of 0
+  CHECK_THROWS(draw_chart(c));
+}
