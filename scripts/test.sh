@@ -40,8 +40,5 @@ cmake --build "$build_dir" -j "$(nproc)"
 # halt_on_error makes every other report fatal.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/sanitize/ubsan.supp"
-# Open MPI's allocations from MPI_Init live until process teardown by design
-# (tests/sanitize/lsan.supp says which libraries); taper's own leaks still fail.
-export LSAN_OPTIONS="suppressions=$PWD/tests/sanitize/lsan.supp:print_suppressions=0"
 cd "$build_dir"
 exec ctest --output-on-failure -j "$(nproc)" --timeout 1800
