@@ -1,23 +1,40 @@
 #!/usr/bin/env bash
-# The long jobs of issue 10, one after the other (only one long job at a
-# time on the shared 2-core machine): the taper/PyTorch comparison
-# (tests/torch/compare.sh, 12 runs), then the cheapest shipped grid
-# (cifar10-resnet20-table2, --jobs 1 --threads 1). Both skip what is finished
-# and resume what was interrupted, so this script can be stopped (kill its
-# process group) and started again at any time:
+# The long jobs of issues 10 and 12, in two lanes of one job each (one
+# thread per job, `nice -n 19`, on this 2-core machine):
+#   lane 1: the ResNet-20 grids (cifar10-resnet20-table2, then -isosize)
+#   lane 2: the taper/PyTorch comparison (tests/torch/compare.sh, 12 runs),
+#           then the VGG-7 grids (fmnist-vgg7-table2, then -isosize)
+# Every step skips what is finished and resumes what was interrupted, so
+# this script can be stopped (kill its process group: the group id is in
+# ~/.cache/taper/runs/background.pgid) and started again at any time:
 #
-#   nohup setsid experiments/background.sh > ~/.cache/taper/runs/background.log 2>&1 &
+#   nohup setsid experiments/background.sh > ~/.cache/taper/runs/background.log 2>&1 < /dev/null &
 #
-# It uses a copy of the taper binary (~/.cache/taper/runs/taper-bin) so that
+# experiments/quiet.sh CMD pauses all of it while CMD runs (benchmarks).
+# It uses a copy of the taper binary (~/.cache/taper/runs/bin/taper) so that
 # rebuilding the work tree does not change the program under running jobs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=$HOME/.cache/taper/runs
 mkdir -p "$runs/bin"
 if [ ! -x "$runs/bin/taper" ]; then cp build/taper "$runs/bin/taper"; fi
-echo "$(date -u) compare: $runs/compare"
-tests/torch/compare.sh "$runs/bin"
-echo "$(date -u) sweep: $runs/cifar10-resnet20-table2"
-nice -n 19 "$runs/bin/taper" sweep experiments/cifar10-resnet20-table2.json --out "$runs/cifar10-resnet20-table2" \
-  --jobs 1 --threads 1
+ps -o pgid= $$ | tr -d ' ' > "$runs/background.pgid"
+
+sweep() {  # grid name
+  echo "$(date -u) sweep: $runs/$1"
+  nice -n 19 "$runs/bin/taper" sweep "experiments/$1.json" --out "$runs/$1" --jobs 1 --threads 1
+  echo "$(date -u) sweep finished: $runs/$1 (exit $?)"
+}
+
+( sweep cifar10-resnet20-table2; sweep cifar10-resnet20-isosize ) &
+lane1=$!
+(
+  echo "$(date -u) compare: $runs/compare"
+  tests/torch/compare.sh "$runs/bin"
+  echo "$(date -u) compare finished (exit $?)"
+  sweep fmnist-vgg7-table2
+  sweep fmnist-vgg7-isosize
+) &
+lane2=$!
+wait $lane1 $lane2
 echo "$(date -u) all done"
