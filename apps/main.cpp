@@ -8,7 +8,6 @@
 #include <string>
 
 #include "apps/commands.h"
-#include "apps/wait_policy.h"
 #include "engine/comm.h"
 #include "engine/error.h"
 
@@ -21,7 +20,6 @@ static void usage(FILE* out) {
 }
 
 int main(int argc, char** argv) {
-  taper::app::apply_wait_policy(argv);  // may re-execute the program once
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

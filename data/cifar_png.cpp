@@ -7,6 +7,7 @@
 
 #include "data/image_decode.h"
 #include "engine/error.h"
+#include "engine/parallel.h"
 
 namespace taper {
 
@@ -72,22 +73,21 @@ Dataset load_cifar_png_files(const std::vector<std::string>& pngs, const std::st
   d.pixels.resize(d.n * kC * kRow);
 
   // Decode the files in parallel (each writes its own images). Errors are
-  // kept per file, since an exception must not leave an OpenMP loop.
+  // kept per file and the first in file order is thrown.
   std::vector<std::string> errors(pngs.size());
   const int64_t files = static_cast<int64_t>(pngs.size());
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t f = 0; f < files; ++f) {
+  parallel_for_dynamic(files, 1, [&](int64_t f) {
     const std::string& path = pngs[f];
     const int64_t rows = first[f + 1] - first[f];
     std::string bytes;
     DecodedImage img;  // (rows, 1024, 3)
     errors[f] = read_file_bytes(path, bytes);
     if (errors[f].empty()) errors[f] = decode_image(bytes, path, 3, rows * kRow, img);
-    if (!errors[f].empty()) continue;
+    if (!errors[f].empty()) return;
     if (img.width != kRow || img.height != rows) {
       errors[f] = path + ": decoded as " + std::to_string(img.width) + "x" +
                   std::to_string(img.height) + ", its header said 1024x" + std::to_string(rows);
-      continue;
+      return;
     }
     // Row r, pixel x, channel c  ->  image first[f]+r, plane c, position x.
     const uint8_t* src = img.pixels.get();
@@ -96,7 +96,7 @@ Dataset load_cifar_png_files(const std::vector<std::string>& pngs, const std::st
       for (int64_t x = 0; x < kRow; ++x)
         for (int64_t c = 0; c < kC; ++c) dst[c * kRow + x] = src[(r * kRow + x) * kC + c];
     }
-  }
+  });
   for (const std::string& e : errors)
     if (!e.empty()) throw Error(e);
 

@@ -12,8 +12,8 @@
 //     check).
 // Only PNG and JPEG decoders are compiled in (data/stb_impl.cpp).
 //
-// Nothing here throws: the loaders decode in OpenMP loops, where an exception
-// must not escape, so failures come back as a message.
+// Nothing here throws: failures come back as a message, which the loaders,
+// decoding many files in parallel, keep per file and report in file order.
 #pragma once
 
 #include <cstdint>

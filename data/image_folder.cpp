@@ -8,6 +8,7 @@
 
 #include "data/image_decode.h"
 #include "engine/error.h"
+#include "engine/parallel.h"
 
 namespace taper {
 
@@ -112,19 +113,18 @@ Dataset load_image_folder(const std::string& root, int64_t size) {
 
   // Decoding is the slow part: one image per iteration, each written to its
   // own slot, so the result does not depend on the schedule (dynamic, as
-  // files differ in size). Errors are kept per image (an exception must not
-  // leave an OpenMP loop) and the first one in file order is thrown.
+  // files differ in size). Errors are kept per image and the first one in
+  // file order is thrown.
   std::vector<std::string> errors(d.n);
-#pragma omp parallel for schedule(dynamic, 4)
-  for (int64_t i = 0; i < d.n; ++i) {
+  parallel_for_dynamic(d.n, 4, [&](int64_t i) {
     std::string bytes;
     DecodedImage img;  // (h, w, 3)
     errors[i] = read_file_bytes(files[i], bytes);
     if (errors[i].empty()) errors[i] = decode_image(bytes, files[i], 3, kMaxImagePixels, img);
-    if (!errors[i].empty()) continue;
+    if (!errors[i].empty()) return;
     resize_center_crop(img.pixels.get(), img.height, img.width, 3, size,
                        d.pixels.data() + i * d.sample_size());
-  }
+  });
   for (const std::string& e : errors)
     if (!e.empty()) throw Error(e);
   return d;

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "engine/rng.h"
 
 namespace taper {
@@ -22,12 +23,11 @@ void fill_batch(const Dataset& d, const std::vector<int64_t>& indices, const Tra
   labels.resize(B);
   const std::vector<float> table = pixel_table(t, d.channels);  // (C, 256)
   float* out = x.data();
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t b = 0; b < B; ++b) {
+  parallel_for(B, threads > 1, [&](int64_t b) {
     const int64_t i = indices[b];
     write_sample(d, i, draw_augment(t, seed, epoch, i), table.data(), out + b * S);
     labels[b] = d.labels[i];
-  }
+  });
 }
 
 BatchLoader::BatchLoader(const Dataset& data, const LoaderOptions& options)

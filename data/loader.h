@@ -30,8 +30,9 @@ namespace taper {
 
 // Fills x (B, C, H, W) and labels (B) with the samples `indices` of d,
 // transformed with the per-sample draws of (seed, epoch). The samples are
-// independent, so `threads` OpenMP threads split them without changing the
-// result. Throws Error for a label outside [0, d.classes).
+// independent: with threads > 1 taper's thread pool splits them (on the
+// pool's owner thread; the loader's own prefetch thread fills a batch by
+// itself, engine/parallel.h), without changing the result. Throws Error for a label outside [0, d.classes).
 void fill_batch(const Dataset& d, const std::vector<int64_t>& indices, const Transform& t,
                 uint64_t seed, uint64_t epoch, int threads, Tensor& x,
                 std::vector<int64_t>& labels);
@@ -41,7 +42,7 @@ struct LoaderOptions {
   bool shuffle = false;  // training: a new order every epoch
   uint64_t seed = 0;     // shuffle order and augmentation draws
   Transform transform;
-  int threads = 1;  // OpenMP threads for the transforms of one batch
+  int threads = 1;  // > 1: fill_batch may use the thread pool (see fill_batch)
 };
 
 class BatchLoader {

@@ -7,8 +7,8 @@
 // process — rank 0 of 1 — and every reduction below is the identity, so
 // single-process code needs no special case.
 //
-// Only the main thread calls MPI (MPI_THREAD_FUNNELED); OpenMP threads work
-// inside each rank as usual.
+// Only the main thread calls MPI (MPI_THREAD_FUNNELED); the thread pool's
+// workers (engine/parallel.h) work inside each rank as usual.
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <omp.h>
 #include <Eigen/Core>
 
 #include "engine/parallel.h"
@@ -17,7 +16,7 @@ namespace ei = Eigen::internal;
 // Eigen's GEMM (Goto's algorithm: pack a panel of A and a block of B, then a
 // register-blocked kernel) called below its expression layer, so that the
 // packing buffers are ours. Through a Map expression Eigen allocates them
-// with malloc on every call above 128 KB, and its OpenMP path allocates a
+// with malloc on every call above 128 KB, and its multi-threaded path allocates a
 // shared one per call; here each thread keeps its own pair, from the tensor
 // pool, grown when a bigger product needs more, and reused by every call on
 // that thread afterwards: a warm training step makes no allocation.
@@ -81,7 +80,7 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
   // Several threads split the larger of M and N into contiguous slices; each
   // packs its own operands, so no thread writes another's memory, and the
   // slices are the same every run (same thread count, same result).
-  const int T = omp_in_parallel() ? 1 : num_threads();
+  const int T = in_parallel() ? 1 : num_threads();
   const double work = double(M) * double(N) * double(K);
   if (T == 1 || work < kMinWorkPerThread * T) {
     gemm_add(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc);

@@ -10,7 +10,7 @@
 // beta == 0 means C is only written, never read (it may hold garbage or NaN),
 // as in BLAS. The product runs Eigen's packed GEMM kernel with packing
 // buffers that each thread keeps (from the tensor pool), so a warm caller
-// allocates nothing. Called from inside an OpenMP parallel region it runs on
+// allocates nothing. Called from inside a parallel loop (engine/parallel.h) it runs on
 // the calling thread; called outside one with more than one thread set (see
 // set_num_threads) and enough work, the threads split the larger of M and N.
 // sgemm_ref is the plain triple loop the tests hold it to.

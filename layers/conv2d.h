@@ -9,7 +9,7 @@
 // where g = o / OCg is the group of output channel o, ICg = IC/groups,
 // OCg = OC/groups, and x reads zero outside the image (padding).
 //
-// Fast paths, OpenMP-parallel over blocks of images with one workspace per
+// Fast paths, parallel over blocks of images with one workspace per
 // thread that is reused every step:
 // - "same"-padded convolutions, strided or not (3x3 pad 1, 3x3 stride 2
 //   pad 1, 1x1 stride 2, ...): direct AVX-512 kernels that read the im2col

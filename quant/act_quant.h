@@ -40,7 +40,7 @@ inline bool act_quant_passes(float s) { return (s >= 0.0f) & (s <= 1.0f); }
 float act_quantize_ref(float s, int k, bool* pass);
 
 // Fast version over n values, bit-identical to act_quantize_ref (vectorized,
-// OpenMP for large buffers). pass (n), if not null, receives the mask as 0/1.
+// threads for large buffers). pass (n), if not null, receives the mask as 0/1.
 void act_quantize(const float* s, float* aq, uint8_t* pass, int64_t n, int k);
 
 // ds += g * pass, elementwise over n values.

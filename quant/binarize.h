@@ -26,7 +26,7 @@ namespace taper {
 void binarize_ref(const float* w, float* wb, float* scale, int64_t rows, int64_t cols,
                   bool per_tensor);
 
-// Fast version: OpenMP over rows for large tensors, vectorizable inner loops.
+// Fast version: threads over rows for large tensors, vectorizable inner loops.
 // Bit-identical to binarize_ref (same sums in the same order per row).
 void binarize(const float* w, float* wb, float* scale, int64_t rows, int64_t cols,
               bool per_tensor);

@@ -20,7 +20,7 @@ namespace taper {
 inline constexpr int kMinQuantBits = 1;
 inline constexpr int kMaxQuantBits = 8;
 
-// Buffers with at least this many elements are split over OpenMP threads by
+// Buffers with at least this many elements are split over threads by
 // the quantizer kernels; smaller ones run on the calling thread.
 inline constexpr int64_t kQuantParallelMin = int64_t(1) << 15;
 

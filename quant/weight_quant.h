@@ -29,7 +29,7 @@ namespace taper {
 // Scalar reference: the formula above, row after row. w, wq (rows, cols).
 void weight_quantize_ref(const float* w, float* wq, int64_t rows, int64_t cols, int k);
 
-// Fast forward, bit-identical to weight_quantize_ref (OpenMP over rows for
+// Fast forward, bit-identical to weight_quantize_ref (threads over rows for
 // large tensors, vectorizable inner loops; tanh is the same std::tanh). It
 // also returns what backward needs: t (rows, cols) = T, m (rows) = M_i and
 // argmax (rows) = j*, the first j with |T_ij| = M_i. Pass null for all three

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "engine/gemm.h"
+#include "engine/parallel.h"
 #include "support/gradcheck.h"
 
 using namespace taper;
@@ -81,7 +82,7 @@ TEST_CASE("sgemm gives exact values on a small known product") {
   CHECK(C[3] == 44.0f);
 }
 
-TEST_CASE("concurrent sgemm calls from an OpenMP region agree with a single call") {
+TEST_CASE("concurrent sgemm calls from the parts of a parallel loop agree with a single call") {
   // Conv kernels call sgemm from every thread of a parallel loop, each on its
   // own matrices; the calls must not interfere.
   const int64_t M = 40, N = 37, K = 53;
@@ -90,9 +91,10 @@ TEST_CASE("concurrent sgemm calls from an OpenMP region agree with a single call
   sgemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, want.data(), N);
   const int T = 4;
   Tensor got({T, M, N});
-#pragma omp parallel for schedule(static) num_threads(2)
-  for (int t = 0; t < T; ++t)
+  set_num_threads(2);
+  parallel_for(T, true, [&](int64_t t) {
     sgemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, got.data() + t * M * N, N);
+  });
   for (int t = 0; t < T; ++t)
     for (int64_t i = 0; i < M * N; ++i) REQUIRE(got[t * M * N + i] == want[i]);
 }

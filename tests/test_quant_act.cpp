@@ -43,7 +43,7 @@ TEST_CASE("act quantizer: 2^k levels over a sweep across [-0.5, 1.5]") {
 }
 
 TEST_CASE("act quantizer: fast matches the reference bit for bit, mask included") {
-  // 200000 > kQuantParallelMin: the OpenMP path; 1001 runs on one thread.
+  // 200000 > kQuantParallelMin: the threaded path; 1001 runs on one thread.
   for (int64_t n : {int64_t(1001), int64_t(200000)}) {
     Tensor s = random_tensor({n}, 5, -0.5f, 1.5f);
     s[0] = 0.0f, s[1] = 1.0f, s[2] = -0.0f, s[3] = 0.5f;

@@ -41,7 +41,7 @@ TEST_CASE("binarize: per-channel and per-tensor scales by hand, sign(0) = +1") {
 
 TEST_CASE("binarize: fast matches the reference bit for bit") {
   // Conv (OC, IC, KH, KW), grouped conv, linear (OUT, IN); the last two exceed
-  // kQuantParallelMin, so the OpenMP path runs.
+  // kQuantParallelMin, so the threaded path runs.
   for (const Shape& shape : {Shape{16, 3, 3, 3}, Shape{12, 4, 5, 5}, Shape{10, 37},
                              Shape{64, 64, 3, 3}, Shape{512, 300}}) {
     Tensor w = random_tensor(shape, 11, -1.5f, 1.5f);

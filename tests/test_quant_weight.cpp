@@ -65,7 +65,7 @@ TEST_CASE("weight quantizer: 2^k levels in [-1, 1], sign(T) at each row's arg-ma
 
 TEST_CASE("weight quantizer: fast matches the reference bit for bit") {
   // Conv (OC, IC, KH, KW), grouped conv (OC, IC/g, KH, KW), linear (OUT, IN);
-  // the last two exceed kQuantParallelMin, so the OpenMP path runs.
+  // the last two exceed kQuantParallelMin, so the threaded path runs.
   for (const Shape& shape : {Shape{16, 3, 3, 3}, Shape{12, 4, 5, 5}, Shape{10, 37},
                              Shape{64, 64, 3, 3}, Shape{512, 300}}) {
     Tensor w = random_tensor(shape, 7, -2.0f, 2.0f);

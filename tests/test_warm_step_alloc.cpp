@@ -6,7 +6,7 @@
 // This executable replaces glibc's malloc family with counting wrappers around
 // the real allocator (__libc_malloc and friends). That catches every path to
 // the heap: operator new, std::vector, std::shared_ptr, Eigen's temporaries,
-// aligned_alloc in the buffer pool, and the OpenMP runtime.
+// aligned_alloc in the buffer pool, and the thread pool.
 //
 // Under AddressSanitizer (scripts/test.sh --sanitize) this cannot run: ASan
 // owns malloc and the wrappers below would bypass it (the process crashes).

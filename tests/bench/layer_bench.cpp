@@ -71,7 +71,7 @@ const Shape2d kShapes[] = {
 // Wall-clock seconds, or with --cpu-time the process's CPU seconds (all
 // threads): on a machine shared with other jobs, a one-thread run's CPU time
 // is what the kernel costs, while its wall time also counts the time slices
-// other processes got. (With several threads, OpenMP's spin-waiting is
+// other processes got. (With several threads, the pool's waiting threads' polling is
 // counted too.)
 bool g_cpu_time = false;
 
