@@ -1,5 +1,6 @@
 #include "apps/grid.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -188,6 +189,13 @@ Grid read_grid(const std::string& path, const std::string& out_dir, int threads)
           }
       }
   }
+  // Seed by seed: every configuration at the first seed runs before any at
+  // the second, so a sweep stopped halfway already covers the whole grid.
+  auto seed_rank = [&](const GridCell& c) {
+    return std::find(seeds.begin(), seeds.end(), c.config.seed) - seeds.begin();
+  };
+  std::stable_sort(grid.cells.begin(), grid.cells.end(),
+                   [&](const GridCell& a, const GridCell& b) { return seed_rank(a) < seed_rank(b); });
   return grid;
 }
 
