@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-scripts/install-deps.sh clang libclang-rt-14-dev libomp-dev
+scripts/install-deps.sh clang libclang-rt-14-dev
 
 build_dir=${TAPER_FUZZ_BUILD_DIR:-build-fuzz}
 launcher=()
