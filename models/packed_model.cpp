@@ -53,7 +53,7 @@ struct PackedModel::Layer {
   // int_layer
   std::unique_ptr<IntConv> iconv;      // conv
   IntGemmWeights gemm;                 // linear
-  std::vector<int32_t> acc;            // (N, C, HW) accumulators
+  std::vector<int32_t> acc;            // linear: (N, C) accumulators
   std::vector<int32_t> acc_t;          // linear: (C, ldn) as int_gemm writes it
   std::vector<uint8_t> col;            // linear: int_gemm column buffer
   ActThresholds th;                    // folded
@@ -77,6 +77,27 @@ struct PackedModel::Layer {
 namespace {
 
 using Layer = PackedModel::Layer;
+
+// An unfolded int layer's float output from its accumulators A (images, C,
+// HW): y_c = float(A) * acc_scale_c (+ bias_c), and with the batch norm
+// after it (bn_next) in the same pass, (y - mean) * scale + shift — the same
+// float ops, in the same order, as the two layers one after the other.
+void acc_to_float(const Layer& l, const int32_t* A, int64_t images, int64_t C, int64_t HW, float* y) {
+  const Layer* bn = l.bn_next;
+  parallel_for(images * C, images * C * HW >= kMinParallelWork, [&](int64_t p) {
+    const int64_t c = p % C;
+    const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
+    if (!bn) {
+      for (int64_t i = p * HW; i < (p + 1) * HW; ++i) y[i] = static_cast<float>(A[i]) * s + b;
+      return;
+    }
+    const float mu = bn->bn_mean[c], scale = bn->bn_scale[c], shift = bn->bn_shift[c];
+    for (int64_t i = p * HW; i < (p + 1) * HW; ++i) {
+      const float v = static_cast<float>(A[i]) * s + b;
+      y[i] = (v - mu) * scale + shift;
+    }
+  });
+}
 
 const std::string& meta(const SafeTensors& st, const std::string& key) {
   auto it = st.metadata.find(key);
@@ -448,11 +469,27 @@ const Tensor& PackedModel::forward(const Tensor& x) {
       case PackedRole::int_layer: {
         check(a.codes, spec_.name, ": internal error: layer '", L.name, "' expects codes");
         const int64_t C = L.out_shape[0];
-        int64_t HW = 1;
+        if (l.plan.folded) {
+          o.codes = true;
+          o.q.resize(shape_numel(o.shape));
+        } else {
+          o.codes = false;
+          o.own.data.resize(o.shape);
+          o.f = &o.own;
+        }
+        // The accumulators of `images` images (images, C, HW) -> the output
+        // at image n0: the thresholds' codes (folded) or the float values.
+        auto finish = [&](const int32_t* A, int64_t n0, int64_t images, int64_t HW) {
+          if (l.plan.folded)
+            apply_thresholds(l.th, A, images, HW, o.q.data() + n0 * C * HW);
+          else
+            acc_to_float(l, A, images, C, HW, o.own.data.data() + n0 * C * HW);
+        };
         if (L.type == LayerType::conv) {
-          HW = L.out_shape[1] * L.out_shape[2];
-          l.acc.resize(N * C * HW);
-          l.iconv->forward(a.q.data(), N, a.shape[2], a.shape[3], l.acc.data());
+          // One image at a time: its accumulators stay in the thread's cache.
+          const int64_t HW = L.out_shape[1] * L.out_shape[2];
+          l.iconv->forward(a.q.data(), N, a.shape[2], a.shape[3],
+                           [&](int64_t n, const int32_t* A) { finish(A, n, 1, HW); });
         } else {
           const int64_t K = L.in_shape[0], ldn = int_gemm_ldn(N);
           l.col.resize(int_gemm_col_bytes(l.gemm, ldn));
@@ -462,32 +499,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           l.acc.resize(N * C);
           for (int64_t m = 0; m < C; ++m)
             for (int64_t j = 0; j < N; ++j) l.acc[j * C + m] = l.acc_t[m * ldn + j];
-        }
-        if (l.plan.folded) {
-          o.codes = true;
-          o.q.resize(N * C * HW);
-          apply_thresholds(l.th, l.acc.data(), N, HW, o.q.data());
-        } else {
-          o.codes = false;
-          o.own.data.resize(o.shape);
-          float* y = o.own.data.data();
-          const int32_t* A = l.acc.data();
-          const Layer* bn = l.bn_next;
-          parallel_for(N * C, N * C * HW >= kMinParallelWork, [&](int64_t p) {
-            const int64_t c = p % C;
-            const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
-            if (!bn) {
-              for (int64_t i = p * HW; i < (p + 1) * HW; ++i) y[i] = static_cast<float>(A[i]) * s + b;
-              return;
-            }
-            // The batch norm after it, in the same pass (the same float ops as below).
-            const float mu = bn->bn_mean[c], scale = bn->bn_scale[c], shift = bn->bn_shift[c];
-            for (int64_t i = p * HW; i < (p + 1) * HW; ++i) {
-              const float v = static_cast<float>(A[i]) * s + b;
-              y[i] = (v - mu) * scale + shift;
-            }
-          });
-          o.f = &o.own;
+          finish(l.acc.data(), 0, N, 1);
         }
         break;
       }

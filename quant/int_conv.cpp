@@ -366,4 +366,14 @@ void IntConv::forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, int32_t
   parallel_for(N, N > 1, [&](int64_t n) { forward_image(x + n * g_.IC * H * W, H, W, A + n * g_.OC * OHW); });
 }
 
+void IntConv::forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, const ImageEpilogue& epilogue) const {
+  const int64_t OHW = g_.out_h(H) * g_.out_w(W);
+  parallel_for(N, N > 1, [&](int64_t n) {
+    thread_local std::vector<int32_t> acc;  // (OC, OH, OW) of one image
+    acc.resize(g_.OC * OHW);
+    forward_image(x + n * g_.IC * H * W, H, W, acc.data());
+    epilogue(n, acc.data());
+  });
+}
+
 }  // namespace taper

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "quant/int_gemm.h"
@@ -55,6 +56,14 @@ class IntConv {
   // x (N, IC, H, W) codes (each <= 2^abits - 1; not checked in this hot
   // path: the caller produced them), A (N, OC, OH, OW).
   void forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, int32_t* A) const;
+
+  // The same, one image at a time: image n's accumulators A_n (OC, OH, OW)
+  // go to epilogue(n, A_n) in the thread that computed them, from a
+  // per-thread buffer that the next image overwrites, so the (N, OC, OH, OW)
+  // int32 tensor is never held (the integer engine's thresholds or batch
+  // norm read it while it is in cache).
+  using ImageEpilogue = std::function<void(int64_t n, const int32_t* A_n)>;
+  void forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, const ImageEpilogue& epilogue) const;
 
   const IntConvGeom& geom() const { return g_; }
   IntKernel kernel() const { return kernel_; }

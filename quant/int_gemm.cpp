@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 
 #include "engine/error.h"
@@ -224,6 +226,57 @@ TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int
   }
 }
 
+// bitplane, specialized for KB weight planes x A activation planes (the
+// pairs preferred_int_kernel sends here, KB * A <= 4): the plane pairs
+// (b, l) of one shift s = b + l share an accumulator, so the LV = KB + A - 1
+// accumulators of each (row, vector) stay in registers over the whole K loop
+// (the generic tile above keeps one per pair and adds it, shifted, into a
+// tile that does not fit in the registers), and are combined once at the
+// end: sum_s 2^s acc_s, by Horner's rule. 16 pixels (two vectors) per tile:
+// ldn is a multiple of 16, so there is no column remainder; MB rows, at
+// most 24 accumulators.
+template <int KB, int A>
+constexpr int bit_mb_max() {
+  return 24 / (2 * (KB + A - 1));
+}
+
+template <int KB, int A, int MB>
+TAPER_AVX512 void bitplane_tile_kba(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                                    const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
+  constexpr int LV = KB + A - 1, NV = 2;
+  const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
+  const int64_t K64 = w.K64, row = KB * K64;  // one row's weight words, plane after plane
+  __m512i acc[LV][MB][NV];
+  for (int s = 0; s < LV; ++s)
+    for (int i = 0; i < MB; ++i)
+      for (int v = 0; v < NV; ++v) acc[s][i][v] = _mm512_setzero_si512();
+  const uint64_t* wm = w.wq.data() + m0 * row;
+  for (int64_t c = 0; c < K64; ++c)
+    for (int l = 0; l < A; ++l) {
+      const uint64_t* x0 = colq + (c * A + l) * ldn + j0;
+      __m512i x[NV];
+      for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(x0 + 8 * v);
+      for (int b = 0; b < KB; ++b)
+        for (int i = 0; i < MB; ++i) {
+          const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[i * row + b * K64 + c]));
+          for (int v = 0; v < NV; ++v)
+            acc[b + l][i][v] = _mm512_add_epi64(acc[b + l][i][v], _mm512_popcnt_epi64(_mm512_and_si512(wb, x[v])));
+        }
+    }
+  for (int v = 0; v < NV; ++v) {
+    const int64_t left = n - j0 - 8 * v;
+    if (left <= 0) break;
+    const __mmask8 k = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1);
+    const __m512i s = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + j0 + 8 * v)));
+    for (int i = 0; i < MB; ++i) {
+      __m512i t = acc[LV - 1][i][v];
+      for (int lv = LV - 2; lv >= 0; --lv) t = _mm512_add_epi64(_mm512_add_epi64(t, t), acc[lv][i][v]);
+      const __m512i Av = _mm512_sub_epi64(_mm512_add_epi64(t, t), s);
+      _mm512_mask_cvtepi64_storeu_epi32(C + (m0 + i) * ldc + j0 + 8 * v, k, Av);
+    }
+  }
+}
+
 using TileFn = void (*)(const IntGemmWeights&, const uint8_t*, int64_t, int64_t, const int32_t*, int32_t*,
                         int64_t, int64_t, int64_t);
 
@@ -237,9 +290,52 @@ const TileFn kBitTiles[kMB][kBitNV] = {TAPER_ROW(bitplane_tile, 1), TAPER_ROW(bi
                                        TAPER_ROW(bitplane_tile, 5), TAPER_ROW(bitplane_tile, 6)};
 #undef TAPER_ROW
 
+// The specialized bitplane tiles of (KB, A): [MB - 1], MB = 1 .. bit_mb_max.
+template <int KB, int A, size_t... I>
+std::array<TileFn, sizeof...(I)> bit_tiles_kba(std::index_sequence<I...>) {
+  return {bitplane_tile_kba<KB, A, int(I) + 1>...};
+}
+
+struct BitTiles {
+  int mb_max = 0;
+  const TileFn* tiles = nullptr;  // [MB - 1]
+};
+
+template <int KB, int A>
+BitTiles bit_tiles() {
+  static const auto t = bit_tiles_kba<KB, A>(std::make_index_sequence<bit_mb_max<KB, A>()>{});
+  return {bit_mb_max<KB, A>(), t.data()};
+}
+
+// The specialized tiles for these bits, or none (mb_max 0: the generic tile).
+BitTiles bit_tiles_for(int kb, int a) {
+  switch (kb * 8 + a) {
+    case 1 * 8 + 1: return bit_tiles<1, 1>();
+    case 1 * 8 + 2: return bit_tiles<1, 2>();
+    case 1 * 8 + 3: return bit_tiles<1, 3>();
+    case 1 * 8 + 4: return bit_tiles<1, 4>();
+    case 2 * 8 + 1: return bit_tiles<2, 1>();
+    case 2 * 8 + 2: return bit_tiles<2, 2>();
+    case 3 * 8 + 1: return bit_tiles<3, 1>();
+    case 4 * 8 + 1: return bit_tiles<4, 1>();
+    default: return {};
+  }
+}
+
 void avx512_rows(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, const int32_t* colsum,
                  int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
   const bool dot = w.kernel == IntKernel::dot;
+  if (!dot) {
+    const BitTiles bt = bit_tiles_for(w.wbits, w.abits);
+    if (bt.mb_max) {
+      for (int64_t j = 0; j < n; j += 16)
+        for (int64_t m = m0; m < m1; m += bt.mb_max) {
+          const int64_t mb = std::min<int64_t>(bt.mb_max, m1 - m);
+          bt.tiles[mb - 1](w, col, ldn, n, colsum, C, ldc, m, j);
+        }
+      return;
+    }
+  }
   const int64_t lanes = dot ? 16 : 8, NVmax = dot ? kDotNV : kBitNV;
   const int64_t vecs = (n + lanes - 1) / lanes;
   // Column tiles of nearly equal width (13 vectors: 4 3 3 3, not 4 4 4 1).
@@ -266,11 +362,15 @@ void int_gemm(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t 
   if (w.kernel == IntKernel::bitplane)  // A = 2 sum q p - L sum p: pass L sum p
     for (int64_t j = 0; j < ldn; ++j) colsum[j] *= (1 << w.wbits) - 1;
   const bool fast = use_avx512_kernels();
-  const int64_t blocks = (w.M + kMB - 1) / kMB;
+  // Row blocks for the threads: the tile height of the kernel that runs.
+  const int64_t rb = fast && w.kernel == IntKernel::bitplane && bit_tiles_for(w.wbits, w.abits).mb_max
+                         ? bit_tiles_for(w.wbits, w.abits).mb_max
+                         : kMB;
+  const int64_t blocks = (w.M + rb - 1) / rb;
   const double work = double(w.M) * (w.kernel == IntKernel::dot ? w.Kp : 64 * w.K64 * w.abits * w.wbits) * ldn;
   const int32_t* cs = colsum.data();
   parallel_for(blocks, work >= 4e6, [&](int64_t b) {
-    const int64_t m0 = b * kMB, m1 = std::min(w.M, m0 + kMB);
+    const int64_t m0 = b * rb, m1 = std::min(w.M, m0 + rb);
     if (fast)
       avx512_rows(w, col, ldn, n, cs, C, ldc, m0, m1);
     else if (w.kernel == IntKernel::dot)
