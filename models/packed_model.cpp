@@ -47,7 +47,14 @@ struct PackedModel::Layer {
   // an unfolded int layer computes its only reader's batch norm (bn_next);
   // a float batch norm or add whose only reader is a quantizing qact writes
   // that qact's codes (quantize_out); the absorbed layer passes the value on.
+  // And a residual block's int layer whose batch norm feeds only such an
+  // add writes the add's codes itself (add_next, when the add's other input,
+  // add_other, is computed before the int layer); the add then passes the
+  // int layer's value on (computed_by).
   Layer* bn_next = nullptr;
+  Layer* add_next = nullptr;
+  int add_other = -1;
+  const Layer* computed_by = nullptr;
   bool quantize_out = false;
   bool absorbed = false;
   // int_layer
@@ -186,6 +193,40 @@ void add_codes(const float* __restrict fa, const uint8_t* __restrict qa, const f
     for (int64_t i = 0; i < n; ++i) q[i] = code_of(static_cast<float>(qa[i]) / P + fb[i], P);
   else
     for (int64_t i = 0; i < n; ++i) q[i] = code_of(static_cast<float>(qa[i]) / P + static_cast<float>(qb[i]) / P, P);
+}
+
+// One channel row of acc_bn_add_codes (restrict pointers: the u8 stores
+// would otherwise keep the compiler from vectorizing).
+void bn_add_codes_row(const int32_t* __restrict a, int64_t n, float s, float b, float mu, float scale, float shift,
+                      const float* __restrict of, const uint8_t* __restrict oq, float P, uint8_t* __restrict q) {
+  if (of) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = static_cast<float>(a[i]) * s + b;
+      q[i] = code_of((v - mu) * scale + shift + of[i], P);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = static_cast<float>(a[i]) * s + b;
+      q[i] = code_of((v - mu) * scale + shift + static_cast<float>(oq[i]) / P, P);
+    }
+  }
+}
+
+// A residual block's end in one pass: the unfolded int layer's accumulators
+// A (images, C, HW), its batch norm (bn_next), the add with the other input
+// (float `of`, or codes `oq` read as float(p) / P) and the qact after the add:
+// codes of bn(float(A) * acc_scale_c (+ bias_c)) + other — the float ops of
+// acc_to_float and add_codes, in their order (a float sum does not depend
+// on the order of its two operands).
+void acc_bn_add_codes(const Layer& l, const int32_t* A, int64_t images, int64_t C, int64_t HW, const float* of,
+                      const uint8_t* oq, float P, uint8_t* q) {
+  const Layer* bn = l.bn_next;
+  parallel_for(images * C, images * C * HW >= kMinParallelWork, [&](int64_t p) {
+    const int64_t c = p % C;
+    bn_add_codes_row(A + p * HW, HW, l.acc_scale[c], l.bias.empty() ? 0.0f : l.bias[c], bn->bn_mean[c],
+                     bn->bn_scale[c], bn->bn_shift[c], of ? of + p * HW : nullptr, oq ? oq + p * HW : nullptr, P,
+                     q + p * HW);
+  });
 }
 
 // Max pooling of one (H, W) plane of codes: the max over the window's
@@ -425,6 +466,25 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       r.absorbed = true;
     }
   }
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = *layers_[i];
+    if (!l.bn_next) continue;
+    int bn_index = -1;
+    for (size_t j = 0; j < layers_.size(); ++j)
+      if (layers_[j].get() == l.bn_next) bn_index = int(j);
+    std::vector<int> readers;
+    for (size_t j = 0; j < spec_.layers.size(); ++j)
+      for (int in : spec_.layers[j].inputs)
+        if (in == bn_index) readers.push_back(int(j));
+    if (readers.size() != 1) continue;
+    Layer& add = *layers_[readers[0]];
+    if (add.L->type != LayerType::add || !add.quantize_out || add.L->inputs.size() != 2) continue;
+    const int other = add.L->inputs[0] == bn_index ? add.L->inputs[1] : add.L->inputs[0];
+    if (other >= int(i) || other == bn_index) continue;  // not computed yet when the int layer runs
+    l.add_next = &add;
+    l.add_other = other;
+    add.computed_by = &l;
+  }
 }
 
 int64_t PackedModel::resident_weight_bytes() const {
@@ -469,7 +529,8 @@ const Tensor& PackedModel::forward(const Tensor& x) {
       case PackedRole::int_layer: {
         check(a.codes, spec_.name, ": internal error: layer '", L.name, "' expects codes");
         const int64_t C = L.out_shape[0];
-        if (l.plan.folded) {
+        const Value* other = l.add_next ? &value(l.add_other) : nullptr;
+        if (l.plan.folded || other) {
           o.codes = true;
           o.q.resize(shape_numel(o.shape));
         } else {
@@ -482,6 +543,9 @@ const Tensor& PackedModel::forward(const Tensor& x) {
         auto finish = [&](const int32_t* A, int64_t n0, int64_t images, int64_t HW) {
           if (l.plan.folded)
             apply_thresholds(l.th, A, images, HW, o.q.data() + n0 * C * HW);
+          else if (other)
+            acc_bn_add_codes(l, A, images, C, HW, other->codes ? nullptr : other->f->data.data() + n0 * C * HW,
+                             other->codes ? other->q.data() + n0 * C * HW : nullptr, P, o.q.data() + n0 * C * HW);
           else
             acc_to_float(l, A, images, C, HW, o.own.data.data() + n0 * C * HW);
         };
@@ -564,6 +628,10 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           case LayerType::avgpool: o.f = &l.avgpool->forward(as_float(a, l.deq_a), tape); break;
           case LayerType::globalavgpool: o.f = &l.gap->forward(as_float(a, l.deq_a), tape); break;
           case LayerType::add: {
+            if (l.computed_by) {  // the int layer of the branch wrote the codes
+              l.out = l.computed_by->out;
+              break;
+            }
             Value& vb = value(L.inputs[1]);
             if (!l.quantize_out) {
               o.f = &l.add->forward(as_float(a, l.deq_a), as_float(vb, l.deq_b), tape);

@@ -205,7 +205,7 @@ void im2col_words(const Src* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, 
 }
 
 // d[iw] = bit l of the 8 codes src[b][iw] as the bits b of one byte.
-void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64_t W) {
+void to_bit_plane_portable(const uint8_t* const* src, int l, uint8_t* __restrict d, int64_t W) {
   const uint8_t* __restrict s0 = src[0];
   const uint8_t* __restrict s1 = src[1];
   const uint8_t* __restrict s2 = src[2];
@@ -219,6 +219,40 @@ void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64
     d[iw] = uint8_t(((s0[iw] >> l) & 1) | ((s1[iw] >> l) & 1) << 1 | ((s2[iw] >> l) & 1) << 2 |
                     ((s3[iw] >> l) & 1) << 3 | ((s4[iw] >> l) & 1) << 4 | ((s5[iw] >> l) & 1) << 5 |
                     ((s6[iw] >> l) & 1) << 6 | ((s7[iw] >> l) & 1) << 7);
+}
+
+// AVX-512 version of to_bit_plane_portable (which the compiler widens to
+// 32-bit lanes, the shift count being a variable): per byte of 64 pixels,
+// bit l of channel b's code moved to bit b by one 16-bit shift (the bits
+// that cross from the neighbouring byte are masked off), then
+// out |= shifted & (1 << b) in one vpternlogq; the tail under a mask.
+__attribute__((target("avx512f,avx512bw"))) void to_bit_plane_avx512(const uint8_t* const* src, int l, uint8_t* d,
+                                                                    int64_t W) {
+  __m128i count[8];
+  bool left[8];
+  __m512i bit[8];
+  for (int b = 0; b < 8; ++b) {
+    left[b] = b >= l;
+    count[b] = _mm_cvtsi32_si128(left[b] ? b - l : l - b);
+    bit[b] = _mm512_set1_epi8(static_cast<char>(1 << b));
+  }
+  for (int64_t iw = 0; iw < W; iw += 64) {
+    const int64_t n = std::min<int64_t>(64, W - iw);
+    const __mmask64 k = n == 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+    __m512i out = _mm512_setzero_si512();
+    for (int b = 0; b < 8; ++b) {
+      const __m512i x = _mm512_maskz_loadu_epi8(k, src[b] + iw);
+      const __m512i sh = left[b] ? _mm512_sll_epi16(x, count[b]) : _mm512_srl_epi16(x, count[b]);
+      out = _mm512_ternarylogic_epi64(out, sh, bit[b], 0xF8);  // out | (sh & bit)
+    }
+    _mm512_mask_storeu_epi8(d + iw, k, out);
+  }
+}
+
+// d[iw] = bit l of the 8 codes src[b][iw] as the bits b of one byte.
+void to_bit_plane(const uint8_t* const* src, int l, uint8_t* d, int64_t W, bool avx512) {
+  if (avx512) return to_bit_plane_avx512(src, l, d, W);
+  to_bit_plane_portable(src, l, d, W);
 }
 
 // im2col of a zero-bordered word image xp (C, Hp, Wp): word row r = (c, kh, kw)
@@ -272,7 +306,7 @@ const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t 
       for (int b8 = 0; b8 < R; ++b8) {
         const uint8_t* src[8];
         for (int b = 0; b < 8; ++b) src[b] = xg + (8 * R * w + 8 * b8 + b) * HW;
-        to_bit_plane(src, l, &ws.planes[b8 * HW], HW);
+        to_bit_plane(src, l, &ws.planes[b8 * HW], HW, avx512);
         bytes[b8] = &ws.planes[b8 * HW];
       }
       interleave<R, uint8_t, Word>(bytes, row, HW, avx512);
@@ -348,7 +382,7 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
           const int64_t cn = std::min<int64_t>(8, ICg_ - 8 * cb);
           const uint8_t* src[8];
           for (int64_t b = 0; b < 8; ++b) src[b] = b < cn ? xg + (8 * cb + b) * H * W : ws.zeros.data();
-          to_bit_plane(src, l, ws.planes.data(), H * W);
+          to_bit_plane(src, l, ws.planes.data(), H * W, use_avx512_kernels());
           for (int64_t h = 0; h < H; ++h)
             std::memcpy(&ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW], &ws.planes[h * W], W);
         }
