@@ -59,7 +59,9 @@ IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, I
   // Bitplane: channels in blocks of B = 64, 32 or 16 when they divide the
   // group's channels (word planes, no padding), else 8 (byte planes, the last
   // byte padded with zero codes).
-  block_ = 8;
+  // Dot: channels in blocks of B = 4 (the 4 codes of one 32-bit col4 word),
+  // the last block padded with zero codes.
+  block_ = kernel == IntKernel::dot ? 4 : 8;
   if (kernel == IntKernel::bitplane)
     for (int64_t B : {64, 32, 16})
       if (ICg_ % B == 0) {
@@ -70,12 +72,10 @@ IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, I
   const int64_t K = ICg_ * g.KH * g.KW;
   for (int64_t gr = 0; gr < g.groups; ++gr) {
     const uint8_t* qg = q + gr * OCg_ * K;  // (OCg, ICg, KH, KW)
-    if (kernel == IntKernel::dot) {
-      w_.push_back(prepare_int_gemm(qg, OCg_, K, wbits, abits, kernel));
-      continue;
-    }
-    // Bitplane K order: r = ((cb KH + kh) KW + kw) B + b for channel c = B cb + b
-    // (B = block_: 8, or 64 when the group's channels fill whole words).
+    // K order: r = ((cb KH + kh) KW + kw) B + b for channel c = B cb + b
+    // (B = block_: 4 for dot; 8, 16, 32 or 64 for bitplane). A padded
+    // channel's weight code is 0; its activation is always code 0, so it
+    // adds nothing.
     const int64_t B = block_, Kb = CBg_ * g.KH * g.KW * B;
     std::vector<uint8_t> perm(OCg_ * Kb, 0);
     for (int64_t o = 0; o < OCg_; ++o)
@@ -257,20 +257,21 @@ void to_bit_plane(const uint8_t* const* src, int l, uint8_t* d, int64_t W, bool 
 
 // im2col of a zero-bordered word image xp (C, Hp, Wp): word row r = (c, kh, kw)
 // goes to out[r * stride + pixel]; pixels OH OW .. ldn-1 are 0.
-void im2col_copy_words(const uint64_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW,
-                       int64_t SH, int64_t SW, int64_t OH, int64_t OW, uint64_t* out, int64_t stride, int64_t ldn) {
+template <typename Word>
+void im2col_copy_words(const Word* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t SH,
+                       int64_t SW, int64_t OH, int64_t OW, Word* out, int64_t stride, int64_t ldn) {
   for (int64_t r = 0; r < C * KH * KW; ++r) {
     const int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
-    const uint64_t* base = xp + (c * Hp + kh) * Wp + kw;
-    uint64_t* o = out + r * stride;
+    const Word* base = xp + (c * Hp + kh) * Wp + kw;
+    Word* o = out + r * stride;
     for (int64_t oh = 0; oh < OH; ++oh) {
-      const uint64_t* src = base + oh * SH * Wp;
+      const Word* src = base + oh * SH * Wp;
       if (SW == 1)
-        std::memcpy(o + oh * OW, src, OW * sizeof(uint64_t));
+        std::memcpy(o + oh * OW, src, OW * sizeof(Word));
       else
         for (int64_t ow = 0; ow < OW; ++ow) o[oh * OW + ow] = src[ow * SW];
     }
-    std::fill(o + OH * OW, o + ldn, uint64_t(0));
+    std::fill(o + OH * OW, o + ldn, Word(0));
   }
 }
 
@@ -316,6 +317,28 @@ const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t 
   return out;
 }
 
+// Channel-block words of an image's codes xg (C, H, W): (CB, Hp, Wp) 32-bit
+// words, CB = ceil(C / 4), zero border of (PH, PW), byte i of word cb = the
+// code of channel 4 cb + i (0 past C). Each block is interleaved over the
+// whole H x W image (long vector loops), then copied row by row into the
+// border. Returns ws.wpadded.
+const uint32_t* build_code_words(const uint8_t* xg, int64_t C, int64_t CB, int64_t H, int64_t W, int64_t PH,
+                                 int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
+  const bool avx512 = use_avx512_kernels();
+  const int64_t HW = H * W;
+  ws.wpadded.assign((CB * Hp * Wp + 1) / 2, 0);
+  uint32_t* out = reinterpret_cast<uint32_t*>(ws.wpadded.data());
+  ws.wplane.resize((HW + 1) / 2);
+  uint32_t* row = reinterpret_cast<uint32_t*>(ws.wplane.data());
+  for (int64_t cb = 0; cb < CB; ++cb) {
+    const uint8_t* src[4];
+    for (int i = 0; i < 4; ++i) src[i] = 4 * cb + i < C ? xg + (4 * cb + i) * HW : ws.zeros.data();
+    interleave<4, uint8_t, uint32_t>(src, row, HW, avx512);
+    for (int64_t h = 0; h < H; ++h) std::memcpy(out + (cb * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(uint32_t));
+  }
+  return out;
+}
+
 }  // namespace
 
 void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) const {
@@ -334,12 +357,13 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
     const IntGemmWeights& w = w_[gr];
     ws.col.resize(int_gemm_col_bytes(w, ldn));
     if (kernel_ == IntKernel::dot) {
-      ws.padded.assign(ICg_ * Hp * Wp, 0);
-      for (int64_t c = 0; c < ICg_; ++c)
-        for (int64_t h = 0; h < H; ++h)
-          std::memcpy(&ws.padded[(c * Hp + h + g.PH) * Wp + g.PW], xg + (c * H + h) * W, W);
-      im2col_words<4, uint8_t, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
-                                reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
+      // Channel-block words (CBg, Hp, Wp) with a zero border: byte i of word
+      // (cb, h, w) = the code of channel 4 cb + i at (h, w), built over whole
+      // images; col4 row (cb, kh, kw) is then word plane cb shifted by
+      // (kh, kw): im2col copies rows of words.
+      const uint32_t* words = build_code_words(xg, ICg_, CBg_, H, W, g.PH, g.PW, Hp, Wp, ws);
+      im2col_copy_words<uint32_t>(words, CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                                  reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
     } else if (block_ > 8) {
       // Word planes (a, ICg/B, Hp, Wp) of B-bit elements, bit b of element w =
       // bit l of the code of channel B w + b, built over whole images; im2col
@@ -350,7 +374,7 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
         case 64: {
           const uint64_t* planes = build_word_planes<uint64_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
           for (int l = 0; l < a; ++l)
-            im2col_copy_words(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+            im2col_copy_words<uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
                               colq + l * ldn, a * ldn, ldn);
           break;
         }
