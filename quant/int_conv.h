@@ -16,9 +16,11 @@
 //
 // How it runs (per image, per group; OpenMP over images, or over output
 // channel blocks when there is one image):
-// - dot kernel: the image is copied with its zero border, and im2col writes
-//   the col4 layout directly, rows r = (c, kh, kw) in PyTorch order, 4 rows
-//   per 32-bit word.
+// - dot kernel: the channels of a group are cut into blocks of 4 (the last
+//   padded with zero codes); the image becomes 32-bit words with a zero
+//   border, byte i of word (cb, h, w) = the code of channel 4 cb + i, built
+//   over whole images, and im2col copies rows of those words into col4: the
+//   K order of the dot weights is r = ((cb KH + kh) KW + kw) 4 + i.
 // - bitplane kernel (fast for wbits * abits <= 4): the channels of a group
 //   are cut into blocks of B bits (B = 64, 32 or 16 when B divides the
 //   group's channel count, else 8 with the last block padded with zero
