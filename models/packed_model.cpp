@@ -19,6 +19,7 @@
 #include "quant/int_conv.h"
 #include "quant/int_gemm.h"
 #include "quant/pack.h"
+#include "quant/pool_codes.h"
 #include "quant/policy.h"
 #include "quant/thresholds.h"
 
@@ -227,25 +228,6 @@ void acc_bn_add_codes(const Layer& l, const int32_t* A, int64_t images, int64_t 
                      bn->bn_scale[c], bn->bn_shift[c], of ? of + p * HW : nullptr, oq ? oq + p * HW : nullptr, P,
                      q + p * HW);
   });
-}
-
-// Max pooling of one (H, W) plane of codes: the max over the window's
-// positions inside the plane (codes are >= 0 and every window holds one).
-void maxpool_codes(const uint8_t* __restrict x, int64_t H, int64_t W, int64_t k, int64_t s, int64_t pad, int64_t OH,
-                   int64_t OW, uint8_t* __restrict y) {
-  for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      uint8_t m = 0;
-      for (int64_t kh = 0; kh < k; ++kh) {
-        const int64_t h = oh * s - pad + kh;
-        if (h < 0 || h >= H) continue;
-        for (int64_t kw = 0; kw < k; ++kw) {
-          const int64_t w = ow * s - pad + kw;
-          if (w >= 0 && w < W) m = std::max(m, x[h * W + w]);
-        }
-      }
-      y[oh * OW + ow] = m;
-    }
 }
 
 void quantize(const float* x, int64_t n, float P, uint8_t* q) {
