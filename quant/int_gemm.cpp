@@ -397,15 +397,21 @@ void int_gemm(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t 
   const int64_t blocks = (w.M + rb - 1) / rb;
   const double work = double(w.M) * (w.kernel == IntKernel::dot ? w.Kp : 64 * w.K64 * w.abits * w.wbits) * ldn;
   const int32_t* cs = colsum.data();
-  parallel_for(blocks, work >= 4e6, [&](int64_t b) {
-    const int64_t m0 = b * rb, m1 = std::min(w.M, m0 + rb);
+  auto rows = [&](int64_t m0, int64_t m1) {
     if (fast)
       avx512_rows(w, col, ldn, n, cs, C, ldc, m0, m1);
     else if (w.kernel == IntKernel::dot)
       dot_portable(w, col, ldn, n, cs, C, ldc, m0, m1);
     else
       bitplane_portable(w, col, ldn, n, cs, C, ldc, m0, m1);
-  });
+  };
+  if (work >= 4e6 && num_threads() > 1 && !in_parallel()) {
+    parallel_for(blocks, true, [&](int64_t b) { rows(b * rb, std::min(w.M, (b + 1) * rb)); });
+    return;
+  }
+  // One thread: all rows at once, so that the kernels run every row tile
+  // over one column tile while its columns are in L1 (columns outer).
+  rows(0, w.M);
 }
 
 }  // namespace taper
