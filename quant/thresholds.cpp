@@ -1,7 +1,10 @@
 #include "quant/thresholds.h"
 
+#include <immintrin.h>
+
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "quant/cpu_features.h"
 #include "quant/pack.h"
 
 namespace taper {
@@ -96,11 +99,35 @@ static void threshold_row(const int32_t* __restrict a, int64_t HW, int32_t d, co
   }
 }
 
+// The same on AVX-512, 16 accumulators per step: v = d * A (d is -1, 0 or
+// 1: A, -A or 0), one compare per threshold into a mask, the count kept as
+// int32 lanes (+1 under the mask), stored as bytes (vpmovdb); the tail
+// under a mask.
+__attribute__((target("avx512f,avx512bw"))) static void threshold_row_avx512(const int32_t* a, int64_t HW,
+                                                                            int32_t d, const int32_t* u,
+                                                                            int64_t P, uint8_t* out) {
+  const __m512i zero = _mm512_setzero_si512(), minus_one = _mm512_set1_epi32(-1);
+  for (int64_t i = 0; i < HW; i += 16) {
+    const int64_t n = std::min<int64_t>(16, HW - i);
+    const __mmask16 k = n == 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+    const __m512i x = _mm512_maskz_loadu_epi32(k, a + i);
+    const __m512i v = d > 0 ? x : d < 0 ? _mm512_sub_epi32(zero, x) : zero;
+    __m512i count = zero;
+    for (int64_t t = 0; t < P; ++t)
+      count = _mm512_mask_sub_epi32(count, _mm512_cmpge_epi32_mask(v, _mm512_set1_epi32(u[t])), count, minus_one);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, k, count);
+  }
+}
+
 void apply_thresholds(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes) {
   const int64_t rows = N * th.C, P = th.P;
+  const bool avx512 = use_avx512_kernels();
   parallel_for(rows, rows * HW >= kMinParallelWork, [&](int64_t row) {
     const int64_t c = row % th.C;
-    threshold_row(A + row * HW, HW, th.dir[c], &th.u[c * P], P, codes + row * HW);
+    if (avx512)
+      threshold_row_avx512(A + row * HW, HW, th.dir[c], &th.u[c * P], P, codes + row * HW);
+    else
+      threshold_row(A + row * HW, HW, th.dir[c], &th.u[c * P], P, codes + row * HW);
   });
 }
 

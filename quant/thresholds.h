@@ -83,7 +83,9 @@ ActThresholds fold_thresholds(const std::vector<FoldedChannel>& ch, int abits, i
 
 // Scalar reference: codes (N, C, HW) from A (N, C, HW) by counting thresholds.
 void apply_thresholds_ref(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes);
-// Fast version (vectorized, OpenMP over N * C rows for large inputs), equal to the reference.
+// Fast version (OpenMP over N * C rows for large inputs; AVX-512 compares
+// into masks when the CPU has it, quant/cpu_features.h, else a loop the
+// compiler vectorizes), equal to the reference.
 void apply_thresholds(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes);
 
 }  // namespace taper
