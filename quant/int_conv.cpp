@@ -384,8 +384,11 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
     } else if (block_ > 8) {
       // Word planes (a, ICg/B, Hp, Wp) of B-bit elements, bit b of element w =
       // bit l of the code of channel B w + b, built over whole images; im2col
-      // then copies (B = 64) or interleaves (B = 16, 32) rows of elements.
+      // then copies (B = 64, or B = 32 into 32-bit column words) or
+      // interleaves (B = 16, 32) rows of elements.
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      uint32_t* colq32 = reinterpret_cast<uint32_t*>(ws.col.data());  // w.word == 32
+      const bool w32 = w.word == 32;
       const int64_t nw = CBg_;
       switch (block_) {
         case 64: {
@@ -398,7 +401,11 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
         case 32: {
           const uint32_t* planes = build_word_planes<uint32_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
           for (int l = 0; l < a; ++l)
-            im2col_words<2, uint32_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+            if (w32)
+              im2col_copy_words<uint32_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                                          colq32 + l * ldn, a * ldn, ldn);
+            else
+              im2col_words<2, uint32_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
                                                 OW, reinterpret_cast<const uint32_t*>(ws.zeros.data()),
                                                 colq + l * ldn, a * ldn, ldn);
           break;
@@ -406,7 +413,12 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
         default: {
           const uint16_t* planes = build_word_planes<uint16_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
           for (int l = 0; l < a; ++l)
-            im2col_words<4, uint16_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+            if (w32)
+              im2col_words<2, uint16_t, uint32_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                                  OW, reinterpret_cast<const uint16_t*>(ws.zeros.data()),
+                                                  colq32 + l * ldn, a * ldn, ldn);
+            else
+              im2col_words<4, uint16_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
                                                 OW, reinterpret_cast<const uint16_t*>(ws.zeros.data()),
                                                 colq + l * ldn, a * ldn, ldn);
           break;
@@ -428,9 +440,14 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
             std::memcpy(&ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW], &ws.planes[h * W], W);
         }
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      uint32_t* colq32 = reinterpret_cast<uint32_t*>(ws.col.data());  // w.word == 32
       for (int l = 0; l < a; ++l)
-        im2col_words<8, uint8_t, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
-                                  ws.zeros.data(), colq + l * ldn, a * ldn, ldn);
+        if (w.word == 32)
+          im2col_words<4, uint8_t, uint32_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                             OW, ws.zeros.data(), colq32 + l * ldn, a * ldn, ldn);
+        else
+          im2col_words<8, uint8_t, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                             OW, ws.zeros.data(), colq + l * ldn, a * ldn, ldn);
     }
     int_gemm(w, ws.col.data(), ldn, OHW, A + gr * OCg_ * OHW, OHW);
   }
