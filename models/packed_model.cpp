@@ -57,6 +57,7 @@ struct PackedModel::Layer {
   int add_other = -1;
   const Layer* computed_by = nullptr;
   bool quantize_out = false;
+  bool relu_out = false;  // a float batch norm that also applies the ReLU after it
   bool absorbed = false;
   // int_layer
   std::unique_ptr<IntConv> iconv;      // conv
@@ -447,6 +448,15 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       l.quantize_out = true;
       r.absorbed = true;
     }
+    // A float batch norm whose only reader is a ReLU on floats (resnet20's
+    // stem): both in one pass, the same float ops.
+    const bool float_relu = r.L->type == LayerType::relu &&
+                            (r.plan.role == PackedRole::same || r.plan.role == PackedRole::float_layer);
+    if (l.L->type == LayerType::batchnorm && l.plan.role == PackedRole::float_layer && !l.absorbed &&
+        !l.quantize_out && float_relu) {
+      l.relu_out = true;
+      r.absorbed = true;
+    }
   }
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = *layers_[i];
@@ -587,13 +597,23 @@ const Tensor& PackedModel::forward(const Tensor& x) {
                 bn_codes(xc, HW, mu, scale, shift, P, qp + p * HW);
               } else {
                 float* yc = yp + p * HW;
-                for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+                if (l.relu_out)
+                  for (int64_t i = 0; i < HW; ++i) {
+                    const float v = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+                    yc[i] = v > 0.0f ? v : 0.0f;                   // the ReLU after it
+                  }
+                else
+                  for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
               }
             });
             break;
           }
           case LayerType::qact:  // abits 32: a ReLU
           case LayerType::relu: {
+            if (l.absorbed) {  // the batch norm before it applied it
+              l.out = &a;
+              break;
+            }
             const Tensor& xin = as_float(a, l.deq_a).data;
             o.own.data.resize(xin.shape());
             for (int64_t i = 0; i < xin.numel(); ++i) o.own.data[i] = xin[i] > 0.0f ? xin[i] : 0.0f;
@@ -681,6 +701,10 @@ const Tensor& PackedModel::forward(const Tensor& x) {
             }
             break;
           case LayerType::relu:
+            if (l.absorbed) {  // the batch norm before it applied it
+              l.out = &a;
+              break;
+            }
             if (!a.codes) {
               o.codes = false;
               o.own.data.resize(a.f->data.shape());
