@@ -20,6 +20,7 @@
 #include "quant/int_gemm.h"
 #include "quant/pack.h"
 #include "quant/pool_codes.h"
+#include "quant/residual_thresholds.h"
 #include "quant/policy.h"
 #include "quant/thresholds.h"
 
@@ -55,6 +56,10 @@ struct PackedModel::Layer {
   Layer* bn_next = nullptr;
   Layer* add_next = nullptr;
   int add_other = -1;
+  // add_next with a shortcut of codes (abits <= 4): the block's end as
+  // integer thresholds on (A, shortcut code) (quant/residual_thresholds.h).
+  ResidualThresholds residual;
+  bool has_residual = false;
   const Layer* computed_by = nullptr;
   bool quantize_out = false;
   bool relu_out = false;  // a float batch norm that also applies the ReLU after it
@@ -476,6 +481,20 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
     l.add_next = &add;
     l.add_other = other;
     add.computed_by = &l;
+    if (abits_ <= 4 && l.L->type == LayerType::conv) {
+      const LayerSpec& L = *l.L;
+      const int64_t C = L.out_shape[0], K = L.in_shape[0] / L.groups * L.kernel_h * L.kernel_w;
+      const int64_t amax = K * code_max(l.plan.wbits) * code_max(abits_);
+      if (amax <= 2147483646) {
+        std::vector<ResidualChannel> ch(C);
+        for (int64_t c = 0; c < C; ++c)
+          ch[c] = ResidualChannel{l.acc_scale[c], l.bias.empty() ? 0.0f : l.bias[c], l.bn_next->bn_mean[c],
+                                  l.bn_next->bn_scale[c], l.bn_next->bn_shift[c]};
+        l.residual = fold_residual_thresholds(ch, abits_, -int32_t(amax), int32_t(amax));
+        l.has_residual = true;
+        l.resident += 4 * int64_t(l.residual.u.size()) + C;
+      }
+    }
   }
 }
 
@@ -535,6 +554,9 @@ const Tensor& PackedModel::forward(const Tensor& x) {
         auto finish = [&](const int32_t* A, int64_t n0, int64_t images, int64_t HW) {
           if (l.plan.folded)
             apply_thresholds(l.th, A, images, HW, o.q.data() + n0 * C * HW);
+          else if (other && other->codes && l.has_residual)
+            apply_residual_thresholds(l.residual, A, other->q.data() + n0 * C * HW, images, HW,
+                                      o.q.data() + n0 * C * HW);
           else if (other)
             acc_bn_add_codes(l, A, images, C, HW, other->codes ? nullptr : other->f->data.data() + n0 * C * HW,
                              other->codes ? other->q.data() + n0 * C * HW : nullptr, P, o.q.data() + n0 * C * HW);

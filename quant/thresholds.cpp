@@ -49,29 +49,7 @@ ActThresholds fold_thresholds(const std::vector<FoldedChannel>& ch, int abits, i
     const FoldedChannel& f = ch[c];
     const int d = sign_of(f.acc_scale) * sign_of(f.bn_scale);
     th.dir[c] = static_cast<int8_t>(d);
-    int32_t* u = &th.u[c * P];
-    if (d == 0) {
-      const int c0 = folded_code(0, f, Pf);
-      for (int t = 1; t <= P; ++t) u[t - 1] = t <= c0 ? 0 : 1;
-      continue;
-    }
-    for (int t = 1; t <= P; ++t) {
-      if (d > 0) {  // least A with code(A) >= t, or amax + 1
-        int64_t lo = amin, hi = int64_t(amax) + 1;  // answer in [lo, hi]
-        while (lo < hi) {
-          const int64_t mid = lo + (hi - lo) / 2;
-          if (folded_code(static_cast<int32_t>(mid), f, Pf) >= t) hi = mid; else lo = mid + 1;
-        }
-        u[t - 1] = static_cast<int32_t>(lo);
-      } else {  // greatest A with code(A) >= t, or amin - 1; stored negated
-        int64_t lo = int64_t(amin) - 1, hi = amax;  // answer in [lo, hi]
-        while (lo < hi) {
-          const int64_t mid = hi - (hi - lo) / 2;
-          if (folded_code(static_cast<int32_t>(mid), f, Pf) >= t) lo = mid; else hi = mid - 1;
-        }
-        u[t - 1] = static_cast<int32_t>(-lo);
-      }
-    }
+    monotone_thresholds([&](int32_t A) { return folded_code(A, f, Pf); }, d, amin, amax, P, &th.u[c * P]);
   }
   return th;
 }

@@ -63,6 +63,36 @@ inline int folded_code(int32_t A, const FoldedChannel& f, float P) {
   return act_code(z, P);
 }
 
+// The thresholds of one channel for any code function of A that is
+// monotone with direction d on [amin, amax] (the construction above; the
+// caller checks the range): u[t - 1], t = 1..P, such that
+// code(A) = #{t : d * A >= u[t - 1]}. Each is a binary search with `code`.
+template <typename Code>
+void monotone_thresholds(const Code& code, int d, int32_t amin, int32_t amax, int P, int32_t* u) {
+  if (d == 0) {
+    const int c0 = code(0);
+    for (int t = 1; t <= P; ++t) u[t - 1] = t <= c0 ? 0 : 1;
+    return;
+  }
+  for (int t = 1; t <= P; ++t) {
+    if (d > 0) {  // least A with code(A) >= t, or amax + 1
+      int64_t lo = amin, hi = int64_t(amax) + 1;  // answer in [lo, hi]
+      while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (code(static_cast<int32_t>(mid)) >= t) hi = mid; else lo = mid + 1;
+      }
+      u[t - 1] = static_cast<int32_t>(lo);
+    } else {  // greatest A with code(A) >= t, or amin - 1; stored negated
+      int64_t lo = int64_t(amin) - 1, hi = amax;  // answer in [lo, hi]
+      while (lo < hi) {
+        const int64_t mid = hi - (hi - lo) / 2;
+        if (code(static_cast<int32_t>(mid)) >= t) lo = mid; else hi = mid - 1;
+      }
+      u[t - 1] = static_cast<int32_t>(-lo);
+    }
+  }
+}
+
 struct ActThresholds {
   int abits = 0;
   int64_t C = 0;
