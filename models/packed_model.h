@@ -31,7 +31,9 @@
 // dequantized exactly as above; the float sum then goes through the next
 // qact's quantize. Where the shortcut is computed before the branch's conv,
 // the conv's per-image epilogue does batch norm, add and quantize in one
-// pass (the same float ops) and writes the add's codes itself. The only
+// pass and writes the add's codes itself: with a shortcut of codes (a <= 4)
+// as thresholds indexed by the shortcut's code (quant/residual_thresholds.h,
+// folded at load from the same float formula), else the same float ops. The only
 // rounding that differs from the float engine is
 // float(A) * acc_scale against the float conv's sum of products: both are
 // within a few float ulps of the exact A / (L P), so a code differs only
