@@ -149,7 +149,8 @@ TAPER_AVX512 void col_sums_avx512(const IntGemmWeights& w, const uint8_t* col, i
     const __m512i ones = _mm512_set1_epi8(1);
     for (int64_t j = 0; j < ldn; j += 16) {
       __m512i acc = _mm512_setzero_si512();
-      for (int64_t g = 0; g < w.Kp / 4; ++g) acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(col + (g * ldn + j) * 4), ones);
+      for (int64_t g = 0; g < w.Kp / 4; ++g)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(col + (g * ldn + j) * 4), ones);
       _mm512_storeu_si512(s + j, acc);
     }
     return;
@@ -159,8 +160,10 @@ TAPER_AVX512 void col_sums_avx512(const IntGemmWeights& w, const uint8_t* col, i
     for (int64_t j = 0; j < ldn; j += 16) {
       __m512i acc = _mm512_setzero_si512();
       for (int64_t c = 0; c < w.KW; ++c)
-        for (int l = 0; l < w.abits; ++l)
-          acc = _mm512_add_epi32(acc, _mm512_slli_epi32(_mm512_popcnt_epi32(_mm512_loadu_si512(colq + (c * w.abits + l) * ldn + j)), l));
+        for (int l = 0; l < w.abits; ++l) {
+          const __m512i x = _mm512_loadu_si512(colq + (c * w.abits + l) * ldn + j);
+          acc = _mm512_add_epi32(acc, _mm512_slli_epi32(_mm512_popcnt_epi32(x), l));
+        }
       _mm512_storeu_si512(s + j, acc);
     }
     return;
@@ -169,8 +172,10 @@ TAPER_AVX512 void col_sums_avx512(const IntGemmWeights& w, const uint8_t* col, i
   for (int64_t j = 0; j < ldn; j += 8) {
     __m512i acc = _mm512_setzero_si512();
     for (int64_t c = 0; c < w.KW; ++c)
-      for (int l = 0; l < w.abits; ++l)
-        acc = _mm512_add_epi64(acc, _mm512_slli_epi64(_mm512_popcnt_epi64(_mm512_loadu_si512(colq + (c * w.abits + l) * ldn + j)), l));
+      for (int l = 0; l < w.abits; ++l) {
+        const __m512i x = _mm512_loadu_si512(colq + (c * w.abits + l) * ldn + j);
+        acc = _mm512_add_epi64(acc, _mm512_slli_epi64(_mm512_popcnt_epi64(x), l));
+      }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(s + j), _mm512_cvtepi64_epi32(acc));
   }
 }

@@ -37,7 +37,8 @@ __attribute__((target("avx512f,avx512bw"))) void maxpool2_avx512(const uint8_t* 
     for (int64_t ow = 0; ow < OW; ow += 32) {
       const int64_t n = std::min<int64_t>(32, OW - ow);  // outputs, 2 n input bytes per row
       const __mmask64 kin = 2 * n == 64 ? ~__mmask64(0) : (__mmask64(1) << (2 * n)) - 1;
-      const __m512i v = _mm512_max_epu8(_mm512_maskz_loadu_epi8(kin, r0 + 2 * ow), _mm512_maskz_loadu_epi8(kin, r1 + 2 * ow));
+      const __m512i v =
+          _mm512_max_epu8(_mm512_maskz_loadu_epi8(kin, r0 + 2 * ow), _mm512_maskz_loadu_epi8(kin, r1 + 2 * ow));
       const __m512i m = _mm512_max_epu8(v, _mm512_srli_epi16(v, 8));  // low byte of each pair: the pair's max
       _mm512_mask_cvtepi16_storeu_epi8(y + oh * OW + ow, __mmask32((uint64_t(1) << n) - 1), m);
     }
