@@ -19,6 +19,8 @@
 #include "quant/int_conv.h"
 #include "quant/int_gemm.h"
 #include "quant/pack.h"
+#include "quant/pool_codes.h"
+#include "quant/residual_thresholds.h"
 #include "quant/policy.h"
 #include "quant/thresholds.h"
 
@@ -47,13 +49,25 @@ struct PackedModel::Layer {
   // an unfolded int layer computes its only reader's batch norm (bn_next);
   // a float batch norm or add whose only reader is a quantizing qact writes
   // that qact's codes (quantize_out); the absorbed layer passes the value on.
+  // And a residual block's int layer whose batch norm feeds only such an
+  // add writes the add's codes itself (add_next, when the add's other input,
+  // add_other, is computed before the int layer); the add then passes the
+  // int layer's value on (computed_by).
   Layer* bn_next = nullptr;
+  Layer* add_next = nullptr;
+  int add_other = -1;
+  // add_next with a shortcut of codes (abits <= 4): the block's end as
+  // integer thresholds on (A, shortcut code) (quant/residual_thresholds.h).
+  ResidualThresholds residual;
+  bool has_residual = false;
+  const Layer* computed_by = nullptr;
   bool quantize_out = false;
+  bool relu_out = false;  // a float batch norm that also applies the ReLU after it
   bool absorbed = false;
   // int_layer
   std::unique_ptr<IntConv> iconv;      // conv
   IntGemmWeights gemm;                 // linear
-  std::vector<int32_t> acc;            // (N, C, HW) accumulators
+  std::vector<int32_t> acc;            // linear: (N, C) accumulators
   std::vector<int32_t> acc_t;          // linear: (C, ldn) as int_gemm writes it
   std::vector<uint8_t> col;            // linear: int_gemm column buffer
   ActThresholds th;                    // folded
@@ -77,6 +91,27 @@ struct PackedModel::Layer {
 namespace {
 
 using Layer = PackedModel::Layer;
+
+// An unfolded int layer's float output from its accumulators A (images, C,
+// HW): y_c = float(A) * acc_scale_c (+ bias_c), and with the batch norm
+// after it (bn_next) in the same pass, (y - mean) * scale + shift — the same
+// float ops, in the same order, as the two layers one after the other.
+void acc_to_float(const Layer& l, const int32_t* A, int64_t images, int64_t C, int64_t HW, float* y) {
+  const Layer* bn = l.bn_next;
+  parallel_for(images * C, images * C * HW >= kMinParallelWork, [&](int64_t p) {
+    const int64_t c = p % C;
+    const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
+    if (!bn) {
+      for (int64_t i = p * HW; i < (p + 1) * HW; ++i) y[i] = static_cast<float>(A[i]) * s + b;
+      return;
+    }
+    const float mu = bn->bn_mean[c], scale = bn->bn_scale[c], shift = bn->bn_shift[c];
+    for (int64_t i = p * HW; i < (p + 1) * HW; ++i) {
+      const float v = static_cast<float>(A[i]) * s + b;
+      y[i] = (v - mu) * scale + shift;
+    }
+  });
+}
 
 const std::string& meta(const SafeTensors& st, const std::string& key) {
   auto it = st.metadata.find(key);
@@ -167,23 +202,38 @@ void add_codes(const float* __restrict fa, const uint8_t* __restrict qa, const f
     for (int64_t i = 0; i < n; ++i) q[i] = code_of(static_cast<float>(qa[i]) / P + static_cast<float>(qb[i]) / P, P);
 }
 
-// Max pooling of one (H, W) plane of codes: the max over the window's
-// positions inside the plane (codes are >= 0 and every window holds one).
-void maxpool_codes(const uint8_t* __restrict x, int64_t H, int64_t W, int64_t k, int64_t s, int64_t pad, int64_t OH,
-                   int64_t OW, uint8_t* __restrict y) {
-  for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      uint8_t m = 0;
-      for (int64_t kh = 0; kh < k; ++kh) {
-        const int64_t h = oh * s - pad + kh;
-        if (h < 0 || h >= H) continue;
-        for (int64_t kw = 0; kw < k; ++kw) {
-          const int64_t w = ow * s - pad + kw;
-          if (w >= 0 && w < W) m = std::max(m, x[h * W + w]);
-        }
-      }
-      y[oh * OW + ow] = m;
+// One channel row of acc_bn_add_codes (restrict pointers: the u8 stores
+// would otherwise keep the compiler from vectorizing).
+void bn_add_codes_row(const int32_t* __restrict a, int64_t n, float s, float b, float mu, float scale, float shift,
+                      const float* __restrict of, const uint8_t* __restrict oq, float P, uint8_t* __restrict q) {
+  if (of) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = static_cast<float>(a[i]) * s + b;
+      q[i] = code_of((v - mu) * scale + shift + of[i], P);
     }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = static_cast<float>(a[i]) * s + b;
+      q[i] = code_of((v - mu) * scale + shift + static_cast<float>(oq[i]) / P, P);
+    }
+  }
+}
+
+// A residual block's end in one pass: the unfolded int layer's accumulators
+// A (images, C, HW), its batch norm (bn_next), the add with the other input
+// (float `of`, or codes `oq` read as float(p) / P) and the qact after the add:
+// codes of bn(float(A) * acc_scale_c (+ bias_c)) + other — the float ops of
+// acc_to_float and add_codes, in their order (a float sum does not depend
+// on the order of its two operands).
+void acc_bn_add_codes(const Layer& l, const int32_t* A, int64_t images, int64_t C, int64_t HW, const float* of,
+                      const uint8_t* oq, float P, uint8_t* q) {
+  const Layer* bn = l.bn_next;
+  parallel_for(images * C, images * C * HW >= kMinParallelWork, [&](int64_t p) {
+    const int64_t c = p % C;
+    bn_add_codes_row(A + p * HW, HW, l.acc_scale[c], l.bias.empty() ? 0.0f : l.bias[c], bn->bn_mean[c],
+                     bn->bn_scale[c], bn->bn_shift[c], of ? of + p * HW : nullptr, oq ? oq + p * HW : nullptr, P,
+                     q + p * HW);
+  });
 }
 
 void quantize(const float* x, int64_t n, float P, uint8_t* q) {
@@ -403,6 +453,48 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       l.quantize_out = true;
       r.absorbed = true;
     }
+    // A float batch norm whose only reader is a ReLU on floats (resnet20's
+    // stem): both in one pass, the same float ops.
+    const bool float_relu = r.L->type == LayerType::relu &&
+                            (r.plan.role == PackedRole::same || r.plan.role == PackedRole::float_layer);
+    if (l.L->type == LayerType::batchnorm && l.plan.role == PackedRole::float_layer && !l.absorbed &&
+        !l.quantize_out && float_relu) {
+      l.relu_out = true;
+      r.absorbed = true;
+    }
+  }
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = *layers_[i];
+    if (!l.bn_next) continue;
+    int bn_index = -1;
+    for (size_t j = 0; j < layers_.size(); ++j)
+      if (layers_[j].get() == l.bn_next) bn_index = int(j);
+    std::vector<int> readers;
+    for (size_t j = 0; j < spec_.layers.size(); ++j)
+      for (int in : spec_.layers[j].inputs)
+        if (in == bn_index) readers.push_back(int(j));
+    if (readers.size() != 1) continue;
+    Layer& add = *layers_[readers[0]];
+    if (add.L->type != LayerType::add || !add.quantize_out || add.L->inputs.size() != 2) continue;
+    const int other = add.L->inputs[0] == bn_index ? add.L->inputs[1] : add.L->inputs[0];
+    if (other >= int(i) || other == bn_index) continue;  // not computed yet when the int layer runs
+    l.add_next = &add;
+    l.add_other = other;
+    add.computed_by = &l;
+    if (abits_ <= 4 && l.L->type == LayerType::conv) {
+      const LayerSpec& L = *l.L;
+      const int64_t C = L.out_shape[0], K = L.in_shape[0] / L.groups * L.kernel_h * L.kernel_w;
+      const int64_t amax = K * code_max(l.plan.wbits) * code_max(abits_);
+      if (amax <= 2147483646) {
+        std::vector<ResidualChannel> ch(C);
+        for (int64_t c = 0; c < C; ++c)
+          ch[c] = ResidualChannel{l.acc_scale[c], l.bias.empty() ? 0.0f : l.bias[c], l.bn_next->bn_mean[c],
+                                  l.bn_next->bn_scale[c], l.bn_next->bn_shift[c]};
+        l.residual = fold_residual_thresholds(ch, abits_, -int32_t(amax), int32_t(amax));
+        l.has_residual = true;
+        l.resident += 4 * int64_t(l.residual.u.size()) + C;
+      }
+    }
   }
 }
 
@@ -448,11 +540,34 @@ const Tensor& PackedModel::forward(const Tensor& x) {
       case PackedRole::int_layer: {
         check(a.codes, spec_.name, ": internal error: layer '", L.name, "' expects codes");
         const int64_t C = L.out_shape[0];
-        int64_t HW = 1;
+        const Value* other = l.add_next ? &value(l.add_other) : nullptr;
+        if (l.plan.folded || other) {
+          o.codes = true;
+          o.q.resize(shape_numel(o.shape));
+        } else {
+          o.codes = false;
+          o.own.data.resize(o.shape);
+          o.f = &o.own;
+        }
+        // The accumulators of `images` images (images, C, HW) -> the output
+        // at image n0: the thresholds' codes (folded) or the float values.
+        auto finish = [&](const int32_t* A, int64_t n0, int64_t images, int64_t HW) {
+          if (l.plan.folded)
+            apply_thresholds(l.th, A, images, HW, o.q.data() + n0 * C * HW);
+          else if (other && other->codes && l.has_residual)
+            apply_residual_thresholds(l.residual, A, other->q.data() + n0 * C * HW, images, HW,
+                                      o.q.data() + n0 * C * HW);
+          else if (other)
+            acc_bn_add_codes(l, A, images, C, HW, other->codes ? nullptr : other->f->data.data() + n0 * C * HW,
+                             other->codes ? other->q.data() + n0 * C * HW : nullptr, P, o.q.data() + n0 * C * HW);
+          else
+            acc_to_float(l, A, images, C, HW, o.own.data.data() + n0 * C * HW);
+        };
         if (L.type == LayerType::conv) {
-          HW = L.out_shape[1] * L.out_shape[2];
-          l.acc.resize(N * C * HW);
-          l.iconv->forward(a.q.data(), N, a.shape[2], a.shape[3], l.acc.data());
+          // One image at a time: its accumulators stay in the thread's cache.
+          const int64_t HW = L.out_shape[1] * L.out_shape[2];
+          l.iconv->forward(a.q.data(), N, a.shape[2], a.shape[3],
+                           [&](int64_t n, const int32_t* A) { finish(A, n, 1, HW); });
         } else {
           const int64_t K = L.in_shape[0], ldn = int_gemm_ldn(N);
           l.col.resize(int_gemm_col_bytes(l.gemm, ldn));
@@ -462,32 +577,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           l.acc.resize(N * C);
           for (int64_t m = 0; m < C; ++m)
             for (int64_t j = 0; j < N; ++j) l.acc[j * C + m] = l.acc_t[m * ldn + j];
-        }
-        if (l.plan.folded) {
-          o.codes = true;
-          o.q.resize(N * C * HW);
-          apply_thresholds(l.th, l.acc.data(), N, HW, o.q.data());
-        } else {
-          o.codes = false;
-          o.own.data.resize(o.shape);
-          float* y = o.own.data.data();
-          const int32_t* A = l.acc.data();
-          const Layer* bn = l.bn_next;
-          parallel_for(N * C, N * C * HW >= kMinParallelWork, [&](int64_t p) {
-            const int64_t c = p % C;
-            const float s = l.acc_scale[c], b = l.bias.empty() ? 0.0f : l.bias[c];
-            if (!bn) {
-              for (int64_t i = p * HW; i < (p + 1) * HW; ++i) y[i] = static_cast<float>(A[i]) * s + b;
-              return;
-            }
-            // The batch norm after it, in the same pass (the same float ops as below).
-            const float mu = bn->bn_mean[c], scale = bn->bn_scale[c], shift = bn->bn_shift[c];
-            for (int64_t i = p * HW; i < (p + 1) * HW; ++i) {
-              const float v = static_cast<float>(A[i]) * s + b;
-              y[i] = (v - mu) * scale + shift;
-            }
-          });
-          o.f = &o.own;
+          finish(l.acc.data(), 0, N, 1);
         }
         break;
       }
@@ -529,13 +619,23 @@ const Tensor& PackedModel::forward(const Tensor& x) {
                 bn_codes(xc, HW, mu, scale, shift, P, qp + p * HW);
               } else {
                 float* yc = yp + p * HW;
-                for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+                if (l.relu_out)
+                  for (int64_t i = 0; i < HW; ++i) {
+                    const float v = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
+                    yc[i] = v > 0.0f ? v : 0.0f;                   // the ReLU after it
+                  }
+                else
+                  for (int64_t i = 0; i < HW; ++i) yc[i] = (xc[i] - mu) * scale + shift;  // layers/batchnorm.cpp
               }
             });
             break;
           }
           case LayerType::qact:  // abits 32: a ReLU
           case LayerType::relu: {
+            if (l.absorbed) {  // the batch norm before it applied it
+              l.out = &a;
+              break;
+            }
             const Tensor& xin = as_float(a, l.deq_a).data;
             o.own.data.resize(xin.shape());
             for (int64_t i = 0; i < xin.numel(); ++i) o.own.data[i] = xin[i] > 0.0f ? xin[i] : 0.0f;
@@ -552,6 +652,10 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           case LayerType::avgpool: o.f = &l.avgpool->forward(as_float(a, l.deq_a), tape); break;
           case LayerType::globalavgpool: o.f = &l.gap->forward(as_float(a, l.deq_a), tape); break;
           case LayerType::add: {
+            if (l.computed_by) {  // the int layer of the branch wrote the codes
+              l.out = l.computed_by->out;
+              break;
+            }
             Value& vb = value(L.inputs[1]);
             if (!l.quantize_out) {
               o.f = &l.add->forward(as_float(a, l.deq_a), as_float(vb, l.deq_b), tape);
@@ -619,6 +723,10 @@ const Tensor& PackedModel::forward(const Tensor& x) {
             }
             break;
           case LayerType::relu:
+            if (l.absorbed) {  // the batch norm before it applied it
+              l.out = &a;
+              break;
+            }
             if (!a.codes) {
               o.codes = false;
               o.own.data.resize(a.f->data.shape());

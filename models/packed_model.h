@@ -4,8 +4,9 @@
 //
 // Per layer, by its role (models/packed_plan.h):
 //   int_layer     u8 activation codes in, the exact int32 accumulator A from
-//                 the phase-1 kernels (IntConv for a conv, int_gemm for a
-//                 linear layer; quant/int_conv.h, quant/int_gemm.h), then
+//                 the phase-1 kernels (IntConv for a conv, one image at a
+//                 time so that A is read in cache; int_gemm for a linear
+//                 layer; quant/int_conv.h, quant/int_gemm.h), then
 //                 folded:   codes = apply_thresholds(A)      (quant/thresholds.h)
 //                 unfolded: y_c = float(A) * acc_scale_c (+ bias_c), float out,
 //                           acc_scale_c = float(s_c / (L P)) (s_c = 1 for k >= 2)
@@ -18,7 +19,8 @@
 //                 shift, add, clamp, average pooling, ReLU
 //   quantize      float -> codes, p = nearbyint(P clamp(x, 0, 1))
 //   same          max pooling (codes: max of the codes, which is the code of
-//                 the max since p -> p / P is increasing), flatten, dropout
+//                 the max since p -> p / P is increasing; quant/pool_codes.h),
+//                 flatten, dropout
 //                 (identity), ReLU (codes: identity)
 // A layer that reads codes where it needs floats (a float layer after a
 // qact, e.g. the output layer, an add, global average pooling) dequantizes
@@ -27,7 +29,12 @@
 // Residual adds (resnet20): the branch from the conv is float (its batch
 // norm is not followed by a quantizer), the shortcut is float or codes
 // dequantized exactly as above; the float sum then goes through the next
-// qact's quantize. The only rounding that differs from the float engine is
+// qact's quantize. Where the shortcut is computed before the branch's conv,
+// the conv's per-image epilogue does batch norm, add and quantize in one
+// pass and writes the add's codes itself: with a shortcut of codes (a <= 4)
+// as thresholds indexed by the shortcut's code (quant/residual_thresholds.h,
+// folded at load from the same float formula), else the same float ops. The only
+// rounding that differs from the float engine is
 // float(A) * acc_scale against the float conv's sum of products: both are
 // within a few float ulps of the exact A / (L P), so a code differs only
 // where a value lies within those ulps of a rounding boundary

@@ -59,7 +59,9 @@ IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, I
   // Bitplane: channels in blocks of B = 64, 32 or 16 when they divide the
   // group's channels (word planes, no padding), else 8 (byte planes, the last
   // byte padded with zero codes).
-  block_ = 8;
+  // Dot: channels in blocks of B = 4 (the 4 codes of one 32-bit col4 word),
+  // the last block padded with zero codes.
+  block_ = kernel == IntKernel::dot ? 4 : 8;
   if (kernel == IntKernel::bitplane)
     for (int64_t B : {64, 32, 16})
       if (ICg_ % B == 0) {
@@ -70,12 +72,10 @@ IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, I
   const int64_t K = ICg_ * g.KH * g.KW;
   for (int64_t gr = 0; gr < g.groups; ++gr) {
     const uint8_t* qg = q + gr * OCg_ * K;  // (OCg, ICg, KH, KW)
-    if (kernel == IntKernel::dot) {
-      w_.push_back(prepare_int_gemm(qg, OCg_, K, wbits, abits, kernel));
-      continue;
-    }
-    // Bitplane K order: r = ((cb KH + kh) KW + kw) B + b for channel c = B cb + b
-    // (B = block_: 8, or 64 when the group's channels fill whole words).
+    // K order: r = ((cb KH + kh) KW + kw) B + b for channel c = B cb + b
+    // (B = block_: 4 for dot; 8, 16, 32 or 64 for bitplane). A padded
+    // channel's weight code is 0; its activation is always code 0, so it
+    // adds nothing.
     const int64_t B = block_, Kb = CBg_ * g.KH * g.KW * B;
     std::vector<uint8_t> perm(OCg_ * Kb, 0);
     for (int64_t o = 0; o < OCg_; ++o)
@@ -205,7 +205,7 @@ void im2col_words(const Src* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, 
 }
 
 // d[iw] = bit l of the 8 codes src[b][iw] as the bits b of one byte.
-void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64_t W) {
+void to_bit_plane_portable(const uint8_t* const* src, int l, uint8_t* __restrict d, int64_t W) {
   const uint8_t* __restrict s0 = src[0];
   const uint8_t* __restrict s1 = src[1];
   const uint8_t* __restrict s2 = src[2];
@@ -221,22 +221,74 @@ void to_bit_plane(const uint8_t* const* src, int l, uint8_t* __restrict d, int64
                     ((s6[iw] >> l) & 1) << 6 | ((s7[iw] >> l) & 1) << 7);
 }
 
+// AVX-512 version of to_bit_plane_portable (which the compiler widens to
+// 32-bit lanes, the shift count being a variable): per byte of 64 pixels,
+// bit l of channel b's code moved to bit b by one 16-bit shift (the bits
+// that cross from the neighbouring byte are masked off), then
+// out |= shifted & (1 << b) in one vpternlogq; the tail under a mask.
+__attribute__((target("avx512f,avx512bw"))) void to_bit_plane_avx512(const uint8_t* const* src, int l, uint8_t* d,
+                                                                    int64_t W) {
+  __m128i count[8];
+  bool left[8];
+  __m512i bit[8];
+  for (int b = 0; b < 8; ++b) {
+    left[b] = b >= l;
+    count[b] = _mm_cvtsi32_si128(left[b] ? b - l : l - b);
+    bit[b] = _mm512_set1_epi8(static_cast<char>(1 << b));
+  }
+  for (int64_t iw = 0; iw < W; iw += 64) {
+    const int64_t n = std::min<int64_t>(64, W - iw);
+    const __mmask64 k = n == 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+    __m512i out = _mm512_setzero_si512();
+    for (int b = 0; b < 8; ++b) {
+      const __m512i x = _mm512_maskz_loadu_epi8(k, src[b] + iw);
+      const __m512i sh = left[b] ? _mm512_sll_epi16(x, count[b]) : _mm512_srl_epi16(x, count[b]);
+      out = _mm512_ternarylogic_epi64(out, sh, bit[b], 0xF8);  // out | (sh & bit)
+    }
+    _mm512_mask_storeu_epi8(d + iw, k, out);
+  }
+}
+
+// d[iw] = bit l of the 8 codes src[b][iw] as the bits b of one byte.
+void to_bit_plane(const uint8_t* const* src, int l, uint8_t* d, int64_t W, bool avx512) {
+  if (avx512) return to_bit_plane_avx512(src, l, d, W);
+  to_bit_plane_portable(src, l, d, W);
+}
+
 // im2col of a zero-bordered word image xp (C, Hp, Wp): word row r = (c, kh, kw)
 // goes to out[r * stride + pixel]; pixels OH OW .. ldn-1 are 0.
-void im2col_copy_words(const uint64_t* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW,
-                       int64_t SH, int64_t SW, int64_t OH, int64_t OW, uint64_t* out, int64_t stride, int64_t ldn) {
+// bytes from src to dst in 64-byte AVX-512 steps, the tail under a mask: an
+// im2col row is short (14 words of conv4), where a memcpy call costs more
+// than the copy.
+__attribute__((target("avx512f,avx512bw"))) inline void copy_bytes_avx512(const void* src, void* dst,
+                                                                          int64_t bytes) {
+  const char* s = static_cast<const char*>(src);
+  char* d = static_cast<char*>(dst);
+  for (int64_t i = 0; i < bytes; i += 64) {
+    const int64_t n = std::min<int64_t>(64, bytes - i);
+    const __mmask64 k = n == 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+    _mm512_mask_storeu_epi8(d + i, k, _mm512_maskz_loadu_epi8(k, s + i));
+  }
+}
+
+template <typename Word>
+void im2col_copy_words(const Word* xp, int64_t C, int64_t Hp, int64_t Wp, int64_t KH, int64_t KW, int64_t SH,
+                       int64_t SW, int64_t OH, int64_t OW, Word* out, int64_t stride, int64_t ldn) {
+  const bool avx512 = use_avx512_kernels();
   for (int64_t r = 0; r < C * KH * KW; ++r) {
     const int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
-    const uint64_t* base = xp + (c * Hp + kh) * Wp + kw;
-    uint64_t* o = out + r * stride;
+    const Word* base = xp + (c * Hp + kh) * Wp + kw;
+    Word* o = out + r * stride;
     for (int64_t oh = 0; oh < OH; ++oh) {
-      const uint64_t* src = base + oh * SH * Wp;
-      if (SW == 1)
-        std::memcpy(o + oh * OW, src, OW * sizeof(uint64_t));
+      const Word* src = base + oh * SH * Wp;
+      if (SW == 1 && avx512)
+        copy_bytes_avx512(src, o + oh * OW, OW * int64_t(sizeof(Word)));
+      else if (SW == 1)
+        std::memcpy(o + oh * OW, src, OW * sizeof(Word));
       else
         for (int64_t ow = 0; ow < OW; ++ow) o[oh * OW + ow] = src[ow * SW];
     }
-    std::fill(o + OH * OW, o + ldn, uint64_t(0));
+    std::fill(o + OH * OW, o + ldn, Word(0));
   }
 }
 
@@ -272,13 +324,35 @@ const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t 
       for (int b8 = 0; b8 < R; ++b8) {
         const uint8_t* src[8];
         for (int b = 0; b < 8; ++b) src[b] = xg + (8 * R * w + 8 * b8 + b) * HW;
-        to_bit_plane(src, l, &ws.planes[b8 * HW], HW);
+        to_bit_plane(src, l, &ws.planes[b8 * HW], HW, avx512);
         bytes[b8] = &ws.planes[b8 * HW];
       }
       interleave<R, uint8_t, Word>(bytes, row, HW, avx512);
       for (int64_t h = 0; h < H; ++h)
         std::memcpy(out + ((l * nw + w) * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(Word));
     }
+  return out;
+}
+
+// Channel-block words of an image's codes xg (C, H, W): (CB, Hp, Wp) 32-bit
+// words, CB = ceil(C / 4), zero border of (PH, PW), byte i of word cb = the
+// code of channel 4 cb + i (0 past C). Each block is interleaved over the
+// whole H x W image (long vector loops), then copied row by row into the
+// border. Returns ws.wpadded.
+const uint32_t* build_code_words(const uint8_t* xg, int64_t C, int64_t CB, int64_t H, int64_t W, int64_t PH,
+                                 int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
+  const bool avx512 = use_avx512_kernels();
+  const int64_t HW = H * W;
+  ws.wpadded.assign((CB * Hp * Wp + 1) / 2, 0);
+  uint32_t* out = reinterpret_cast<uint32_t*>(ws.wpadded.data());
+  ws.wplane.resize((HW + 1) / 2);
+  uint32_t* row = reinterpret_cast<uint32_t*>(ws.wplane.data());
+  for (int64_t cb = 0; cb < CB; ++cb) {
+    const uint8_t* src[4];
+    for (int i = 0; i < 4; ++i) src[i] = 4 * cb + i < C ? xg + (4 * cb + i) * HW : ws.zeros.data();
+    interleave<4, uint8_t, uint32_t>(src, row, HW, avx512);
+    for (int64_t h = 0; h < H; ++h) std::memcpy(out + (cb * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(uint32_t));
+  }
   return out;
 }
 
@@ -300,30 +374,38 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
     const IntGemmWeights& w = w_[gr];
     ws.col.resize(int_gemm_col_bytes(w, ldn));
     if (kernel_ == IntKernel::dot) {
-      ws.padded.assign(ICg_ * Hp * Wp, 0);
-      for (int64_t c = 0; c < ICg_; ++c)
-        for (int64_t h = 0; h < H; ++h)
-          std::memcpy(&ws.padded[(c * Hp + h + g.PH) * Wp + g.PW], xg + (c * H + h) * W, W);
-      im2col_words<4, uint8_t, uint32_t>(ws.padded.data(), ICg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW, ws.zeros.data(),
-                                reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
+      // Channel-block words (CBg, Hp, Wp) with a zero border: byte i of word
+      // (cb, h, w) = the code of channel 4 cb + i at (h, w), built over whole
+      // images; col4 row (cb, kh, kw) is then word plane cb shifted by
+      // (kh, kw): im2col copies rows of words.
+      const uint32_t* words = build_code_words(xg, ICg_, CBg_, H, W, g.PH, g.PW, Hp, Wp, ws);
+      im2col_copy_words<uint32_t>(words, CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                                  reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
     } else if (block_ > 8) {
       // Word planes (a, ICg/B, Hp, Wp) of B-bit elements, bit b of element w =
       // bit l of the code of channel B w + b, built over whole images; im2col
-      // then copies (B = 64) or interleaves (B = 16, 32) rows of elements.
+      // then copies (B = 64, or B = 32 into 32-bit column words) or
+      // interleaves (B = 16, 32) rows of elements.
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      uint32_t* colq32 = reinterpret_cast<uint32_t*>(ws.col.data());  // w.word == 32
+      const bool w32 = w.word == 32;
       const int64_t nw = CBg_;
       switch (block_) {
         case 64: {
           const uint64_t* planes = build_word_planes<uint64_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
           for (int l = 0; l < a; ++l)
-            im2col_copy_words(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+            im2col_copy_words<uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
                               colq + l * ldn, a * ldn, ldn);
           break;
         }
         case 32: {
           const uint32_t* planes = build_word_planes<uint32_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
           for (int l = 0; l < a; ++l)
-            im2col_words<2, uint32_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+            if (w32)
+              im2col_copy_words<uint32_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
+                                          colq32 + l * ldn, a * ldn, ldn);
+            else
+              im2col_words<2, uint32_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
                                                 OW, reinterpret_cast<const uint32_t*>(ws.zeros.data()),
                                                 colq + l * ldn, a * ldn, ldn);
           break;
@@ -331,7 +413,12 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
         default: {
           const uint16_t* planes = build_word_planes<uint16_t>(xg, nw, H, W, a, g.PH, g.PW, Hp, Wp, ws);
           for (int l = 0; l < a; ++l)
-            im2col_words<4, uint16_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+            if (w32)
+              im2col_words<2, uint16_t, uint32_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                                  OW, reinterpret_cast<const uint16_t*>(ws.zeros.data()),
+                                                  colq32 + l * ldn, a * ldn, ldn);
+            else
+              im2col_words<4, uint16_t, uint64_t>(planes + l * nw * Hp * Wp, nw, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
                                                 OW, reinterpret_cast<const uint16_t*>(ws.zeros.data()),
                                                 colq + l * ldn, a * ldn, ldn);
           break;
@@ -348,14 +435,19 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
           const int64_t cn = std::min<int64_t>(8, ICg_ - 8 * cb);
           const uint8_t* src[8];
           for (int64_t b = 0; b < 8; ++b) src[b] = b < cn ? xg + (8 * cb + b) * H * W : ws.zeros.data();
-          to_bit_plane(src, l, ws.planes.data(), H * W);
+          to_bit_plane(src, l, ws.planes.data(), H * W, use_avx512_kernels());
           for (int64_t h = 0; h < H; ++h)
             std::memcpy(&ws.padded[((l * CBg_ + cb) * Hp + h + g.PH) * Wp + g.PW], &ws.planes[h * W], W);
         }
       uint64_t* colq = reinterpret_cast<uint64_t*>(ws.col.data());
+      uint32_t* colq32 = reinterpret_cast<uint32_t*>(ws.col.data());  // w.word == 32
       for (int l = 0; l < a; ++l)
-        im2col_words<8, uint8_t, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
-                                  ws.zeros.data(), colq + l * ldn, a * ldn, ldn);
+        if (w.word == 32)
+          im2col_words<4, uint8_t, uint32_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                             OW, ws.zeros.data(), colq32 + l * ldn, a * ldn, ldn);
+        else
+          im2col_words<8, uint8_t, uint64_t>(&ws.padded[l * CBg_ * Hp * Wp], CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH,
+                                             OW, ws.zeros.data(), colq + l * ldn, a * ldn, ldn);
     }
     int_gemm(w, ws.col.data(), ldn, OHW, A + gr * OCg_ * OHW, OHW);
   }
@@ -364,6 +456,16 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
 void IntConv::forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, int32_t* A) const {
   const int64_t OHW = g_.out_h(H) * g_.out_w(W);
   parallel_for(N, N > 1, [&](int64_t n) { forward_image(x + n * g_.IC * H * W, H, W, A + n * g_.OC * OHW); });
+}
+
+void IntConv::forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, const ImageEpilogue& epilogue) const {
+  const int64_t OHW = g_.out_h(H) * g_.out_w(W);
+  parallel_for(N, N > 1, [&](int64_t n) {
+    thread_local std::vector<int32_t> acc;  // (OC, OH, OW) of one image
+    acc.resize(g_.OC * OHW);
+    forward_image(x + n * g_.IC * H * W, H, W, acc.data());
+    epilogue(n, acc.data());
+  });
 }
 
 }  // namespace taper

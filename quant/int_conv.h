@@ -16,9 +16,11 @@
 //
 // How it runs (per image, per group; OpenMP over images, or over output
 // channel blocks when there is one image):
-// - dot kernel: the image is copied with its zero border, and im2col writes
-//   the col4 layout directly, rows r = (c, kh, kw) in PyTorch order, 4 rows
-//   per 32-bit word.
+// - dot kernel: the channels of a group are cut into blocks of 4 (the last
+//   padded with zero codes); the image becomes 32-bit words with a zero
+//   border, byte i of word (cb, h, w) = the code of channel 4 cb + i, built
+//   over whole images, and im2col copies rows of those words into col4: the
+//   K order of the dot weights is r = ((cb KH + kh) KW + kw) 4 + i.
 // - bitplane kernel (fast for wbits * abits <= 4): the channels of a group
 //   are cut into blocks of B bits (B = 64, 32 or 16 when B divides the
 //   group's channel count, else 8 with the last block padded with zero
@@ -32,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "quant/int_gemm.h"
@@ -55,6 +58,14 @@ class IntConv {
   // x (N, IC, H, W) codes (each <= 2^abits - 1; not checked in this hot
   // path: the caller produced them), A (N, OC, OH, OW).
   void forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, int32_t* A) const;
+
+  // The same, one image at a time: image n's accumulators A_n (OC, OH, OW)
+  // go to epilogue(n, A_n) in the thread that computed them, from a
+  // per-thread buffer that the next image overwrites, so the (N, OC, OH, OW)
+  // int32 tensor is never held (the integer engine's thresholds or batch
+  // norm read it while it is in cache).
+  using ImageEpilogue = std::function<void(int64_t n, const int32_t* A_n)>;
+  void forward(const uint8_t* x, int64_t N, int64_t H, int64_t W, const ImageEpilogue& epilogue) const;
 
   const IntConvGeom& geom() const { return g_; }
   IntKernel kernel() const { return kernel_; }

@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 
 #include "engine/error.h"
@@ -21,6 +23,32 @@ IntKernel preferred_int_kernel(int wbits, int abits) {
 }
 
 const char* int_kernel_label(IntKernel k) { return k == IntKernel::dot ? "dot" : "bitplane"; }
+
+namespace {
+
+// Weight bit planes in words of Word: dst[(m * k + b) * KW + r / bits]
+// bit (r % bits) = bit b of q[m][r], bits = 8 sizeof(Word).
+template <typename Word>
+void fill_weight_planes(const uint8_t* codes, int64_t M, int64_t K, int wbits, int64_t KW, Word* dst) {
+  constexpr int bits = 8 * sizeof(Word);
+  for (int64_t m = 0; m < M; ++m)
+    for (int i = 0; i < wbits; ++i)
+      for (int64_t r = 0; r < K; ++r)
+        dst[(m * wbits + i) * KW + r / bits] |= Word((codes[m * K + r] >> i) & 1) << (r % bits);
+}
+
+// Column bit planes in words of Word (the colq layout of int_gemm.h).
+template <typename Word>
+void fill_col_planes(const IntGemmWeights& w, const uint8_t* p, int64_t rs, int64_t js, int64_t n, Word* colq,
+                     int64_t ldn) {
+  constexpr int bits = 8 * sizeof(Word);
+  for (int64_t r = 0; r < w.K; ++r)
+    for (int l = 0; l < w.abits; ++l)
+      for (int64_t j = 0; j < n; ++j)
+        colq[((r / bits) * w.abits + l) * ldn + j] |= Word((p[r * rs + j * js] >> l) & 1) << (r % bits);
+}
+
+}  // namespace
 
 IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int wbits, int abits,
                                 IntKernel kernel) {
@@ -42,18 +70,21 @@ IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int 
         w.w8[m * w.Kp + r] = static_cast<int8_t>(wbits == 8 ? q - 128 : code_to_int(q, wbits));
       }
   } else {
-    w.K64 = (K + 63) / 64;
-    w.wq.assign(M * wbits * w.K64, 0);
-    for (int64_t m = 0; m < M; ++m)
-      for (int i = 0; i < wbits; ++i)
-        for (int64_t r = 0; r < K; ++r)
-          w.wq[(m * wbits + i) * w.K64 + r / 64] |= uint64_t((codes[m * K + r] >> i) & 1) << (r % 64);
+    // 32-bit words where they waste fewer padding rows (K mod 64 in 1..32:
+    // e.g. K = 144, 5 words of 32 instead of 3 of 64), for the (k, a) with
+    // a specialized tile; 64-bit words otherwise.
+    w.word = wbits * abits <= 4 && K % 64 != 0 && K % 64 <= 32 ? 32 : 64;
+    w.KW = (K + w.word - 1) / w.word;
+    const int64_t words = M * wbits * w.KW;
+    w.wq.assign(w.word == 64 ? words : (words + 1) / 2, 0);
+    if (w.word == 64) fill_weight_planes(codes, M, K, wbits, w.KW, w.wq.data());
+    else fill_weight_planes(codes, M, K, wbits, w.KW, reinterpret_cast<uint32_t*>(w.wq.data()));
   }
   return w;
 }
 
 int64_t int_gemm_col_bytes(const IntGemmWeights& w, int64_t ldn) {
-  return w.kernel == IntKernel::dot ? w.Kp * ldn : 8 * w.K64 * w.abits * ldn;
+  return w.kernel == IntKernel::dot ? w.Kp * ldn : (w.word / 8) * w.KW * w.abits * ldn;
 }
 
 void pack_int_gemm_cols(const IntGemmWeights& w, const uint8_t* p, int64_t rs, int64_t js, int64_t n,
@@ -64,11 +95,10 @@ void pack_int_gemm_cols(const IntGemmWeights& w, const uint8_t* p, int64_t rs, i
       for (int64_t j = 0; j < n; ++j) col[((r / 4) * ldn + j) * 4 + r % 4] = p[r * rs + j * js];
     return;
   }
-  uint64_t* colq = reinterpret_cast<uint64_t*>(col);
-  for (int64_t r = 0; r < w.K; ++r)
-    for (int l = 0; l < w.abits; ++l)
-      for (int64_t j = 0; j < n; ++j)
-        colq[((r / 64) * w.abits + l) * ldn + j] |= uint64_t((p[r * rs + j * js] >> l) & 1) << (r % 64);
+  if (w.word == 64)
+    fill_col_planes(w, p, rs, js, n, reinterpret_cast<uint64_t*>(col), ldn);
+  else
+    fill_col_planes(w, p, rs, js, n, reinterpret_cast<uint32_t*>(col), ldn);
 }
 
 void int_gemm_ref(const uint8_t* q, int wbits, int64_t M, int64_t K, const uint8_t* p, int64_t n,
@@ -94,12 +124,60 @@ void col_sums(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int32_t*
     }
     return;
   }
+  if (w.word == 32) {
+    const uint32_t* colq = reinterpret_cast<const uint32_t*>(col);
+    for (int64_t c = 0; c < w.KW; ++c)
+      for (int l = 0; l < w.abits; ++l) {
+        const uint32_t* x = colq + (c * w.abits + l) * ldn;
+        for (int64_t j = 0; j < ldn; ++j) s[j] += __builtin_popcount(x[j]) << l;
+      }
+    return;
+  }
   const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
-  for (int64_t c = 0; c < w.K64; ++c)
+  for (int64_t c = 0; c < w.KW; ++c)
     for (int l = 0; l < w.abits; ++l) {
       const uint64_t* x = colq + (c * w.abits + l) * ldn;
       for (int64_t j = 0; j < ldn; ++j) s[j] += __builtin_popcountll(x[j]) << l;
     }
+}
+
+// The same on AVX-512: dot, vpdpbusd of the col4 words with bytes of 1 (the
+// 4 codes of a word summed into its int32 lane, 16 columns per vector);
+// bitplane, VPOPCNTQ of 8 columns' words, shifted by the plane.
+TAPER_AVX512 void col_sums_avx512(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int32_t* s) {
+  if (w.kernel == IntKernel::dot) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t j = 0; j < ldn; j += 16) {
+      __m512i acc = _mm512_setzero_si512();
+      for (int64_t g = 0; g < w.Kp / 4; ++g)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(col + (g * ldn + j) * 4), ones);
+      _mm512_storeu_si512(s + j, acc);
+    }
+    return;
+  }
+  if (w.word == 32) {
+    const uint32_t* colq = reinterpret_cast<const uint32_t*>(col);
+    for (int64_t j = 0; j < ldn; j += 16) {
+      __m512i acc = _mm512_setzero_si512();
+      for (int64_t c = 0; c < w.KW; ++c)
+        for (int l = 0; l < w.abits; ++l) {
+          const __m512i x = _mm512_loadu_si512(colq + (c * w.abits + l) * ldn + j);
+          acc = _mm512_add_epi32(acc, _mm512_slli_epi32(_mm512_popcnt_epi32(x), l));
+        }
+      _mm512_storeu_si512(s + j, acc);
+    }
+    return;
+  }
+  const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
+  for (int64_t j = 0; j < ldn; j += 8) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int64_t c = 0; c < w.KW; ++c)
+      for (int l = 0; l < w.abits; ++l) {
+        const __m512i x = _mm512_loadu_si512(colq + (c * w.abits + l) * ldn + j);
+        acc = _mm512_add_epi64(acc, _mm512_slli_epi64(_mm512_popcnt_epi64(x), l));
+      }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(s + j), _mm512_cvtepi64_epi32(acc));
+  }
 }
 
 // ---- portable kernels: rows [m0, m1) ----
@@ -124,24 +202,34 @@ void dot_portable(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int6
   }
 }
 
-void bitplane_portable(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
-                       const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
-  const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
+template <typename Word>
+void bitplane_portable_words(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                             const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
+  const Word* colq = reinterpret_cast<const Word*>(col);
+  const Word* wq = reinterpret_cast<const Word*>(w.wq.data());
   std::vector<int32_t> acc(ldn);
   for (int64_t m = m0; m < m1; ++m) {
     std::fill(acc.begin(), acc.end(), 0);
     for (int i = 0; i < w.wbits; ++i) {
-      const uint64_t* wm = w.wq.data() + (m * w.wbits + i) * w.K64;
-      for (int64_t c = 0; c < w.K64; ++c)
+      const Word* wm = wq + (m * w.wbits + i) * w.KW;
+      for (int64_t c = 0; c < w.KW; ++c)
         for (int l = 0; l < w.abits; ++l) {
-          const uint64_t wb = wm[c];
-          const uint64_t* x = colq + (c * w.abits + l) * ldn;
-          for (int64_t j = 0; j < ldn; ++j) acc[j] += __builtin_popcountll(wb & x[j]) << (i + l);
+          const Word wb = wm[c];
+          const Word* x = colq + (c * w.abits + l) * ldn;
+          for (int64_t j = 0; j < ldn; ++j) acc[j] += __builtin_popcountll(uint64_t(wb & x[j])) << (i + l);
         }
     }
     int32_t* cm = C + m * ldc;
     for (int64_t j = 0; j < n; ++j) cm[j] = 2 * acc[j] - colsum[j];
   }
+}
+
+void bitplane_portable(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                       const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
+  if (w.word == 32)
+    bitplane_portable_words<uint32_t>(w, col, ldn, n, colsum, C, ldc, m0, m1);
+  else
+    bitplane_portable_words<uint64_t>(w, col, ldn, n, colsum, C, ldc, m0, m1);
 }
 
 // ---- AVX-512 kernels: an MB x (16 NV) tile of C (dot) / MB x (8 NV) (bitplane) ----
@@ -189,17 +277,17 @@ TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int
                                 const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
   const int a = w.abits, kb = w.wbits;
-  const int64_t row = kb * w.K64;  // one row's weight words, plane after plane
+  const int64_t row = kb * w.KW;  // one row's weight words, plane after plane
   __m512i tile[MB][NV];
   for (int i = 0; i < MB; ++i)
     for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_setzero_si512();
   for (int pair = 0; pair < kb * a; ++pair) {
     const int b = pair / a, l = pair % a;
-    const uint64_t* wm = w.wq.data() + m0 * row + b * w.K64;
+    const uint64_t* wm = w.wq.data() + m0 * row + b * w.KW;
     __m512i acc[MB][NV];
     for (int i = 0; i < MB; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-    for (int64_t c = 0; c < w.K64; ++c) {
+    for (int64_t c = 0; c < w.KW; ++c) {
       const uint64_t* x0 = colq + (c * a + l) * ldn + j0;
       __m512i x[NV];
       for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(x0 + 8 * v);
@@ -224,6 +312,93 @@ TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int
   }
 }
 
+// bitplane, specialized for KB weight planes x A activation planes (the
+// pairs preferred_int_kernel sends here, KB * A <= 4): the plane pairs
+// (b, l) of one shift s = b + l share an accumulator, so the LV = KB + A - 1
+// accumulators of each (row, vector) stay in registers over the whole K loop
+// (the generic tile above keeps one per pair and adds it, shifted, into a
+// tile that does not fit in the registers), and are combined once at the
+// end: sum_s 2^s acc_s, by Horner's rule. 16 pixels (two vectors) per tile:
+// ldn is a multiple of 16, so there is no column remainder; MB rows, at
+// most 24 accumulators.
+template <int KB, int A>
+constexpr int bit_mb_max() {
+  return 24 / (2 * (KB + A - 1));
+}
+
+template <int KB, int A, int MB>
+TAPER_AVX512 void bitplane_tile_kba(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                                    const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
+  constexpr int LV = KB + A - 1, NV = 2;
+  const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
+  const int64_t KW = w.KW, row = KB * KW;  // one row's weight words, plane after plane
+  __m512i acc[LV][MB][NV];
+  for (int s = 0; s < LV; ++s)
+    for (int i = 0; i < MB; ++i)
+      for (int v = 0; v < NV; ++v) acc[s][i][v] = _mm512_setzero_si512();
+  const uint64_t* wm = w.wq.data() + m0 * row;
+  for (int64_t c = 0; c < KW; ++c)
+    for (int l = 0; l < A; ++l) {
+      const uint64_t* x0 = colq + (c * A + l) * ldn + j0;
+      __m512i x[NV];
+      for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(x0 + 8 * v);
+      for (int b = 0; b < KB; ++b)
+        for (int i = 0; i < MB; ++i) {
+          const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[i * row + b * KW + c]));
+          for (int v = 0; v < NV; ++v)
+            acc[b + l][i][v] = _mm512_add_epi64(acc[b + l][i][v], _mm512_popcnt_epi64(_mm512_and_si512(wb, x[v])));
+        }
+    }
+  for (int v = 0; v < NV; ++v) {
+    const int64_t left = n - j0 - 8 * v;
+    if (left <= 0) break;
+    const __mmask8 k = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1);
+    const __m512i s = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + j0 + 8 * v)));
+    for (int i = 0; i < MB; ++i) {
+      __m512i t = acc[LV - 1][i][v];
+      for (int lv = LV - 2; lv >= 0; --lv) t = _mm512_add_epi64(_mm512_add_epi64(t, t), acc[lv][i][v]);
+      const __m512i Av = _mm512_sub_epi64(_mm512_add_epi64(t, t), s);
+      _mm512_mask_cvtepi64_storeu_epi32(C + (m0 + i) * ldc + j0 + 8 * v, k, Av);
+    }
+  }
+}
+
+// The same for 32-bit column words (IntGemmWeights::word = 32): one vector
+// of 16 32-bit lanes = 16 pixels, VPOPCNTD, accumulators in 32-bit lanes,
+// MB = min(8, 24 / LV) rows.
+template <int KB, int A>
+constexpr int bit32_mb_max() {
+  return 24 / (KB + A - 1) < 8 ? 24 / (KB + A - 1) : 8;
+}
+
+template <int KB, int A, int MB>
+TAPER_AVX512 void bitplane_tile_kba32(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+                                      const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
+  constexpr int LV = KB + A - 1;
+  const uint32_t* colq = reinterpret_cast<const uint32_t*>(col);
+  const int64_t KW = w.KW, row = KB * KW;  // one row's weight words, plane after plane
+  __m512i acc[LV][MB];
+  for (int s = 0; s < LV; ++s)
+    for (int i = 0; i < MB; ++i) acc[s][i] = _mm512_setzero_si512();
+  const uint32_t* wm = reinterpret_cast<const uint32_t*>(w.wq.data()) + m0 * row;
+  for (int64_t c = 0; c < KW; ++c)
+    for (int l = 0; l < A; ++l) {
+      const __m512i x = _mm512_loadu_si512(colq + (c * A + l) * ldn + j0);
+      for (int b = 0; b < KB; ++b)
+        for (int i = 0; i < MB; ++i) {
+          const __m512i wb = _mm512_set1_epi32(static_cast<int>(wm[i * row + b * KW + c]));
+          acc[b + l][i] = _mm512_add_epi32(acc[b + l][i], _mm512_popcnt_epi32(_mm512_and_si512(wb, x)));
+        }
+    }
+  const __mmask16 k = tail_mask16(n - j0);
+  const __m512i s = _mm512_loadu_si512(colsum + j0);
+  for (int i = 0; i < MB; ++i) {
+    __m512i t = acc[LV - 1][i];
+    for (int lv = LV - 2; lv >= 0; --lv) t = _mm512_add_epi32(_mm512_add_epi32(t, t), acc[lv][i]);
+    _mm512_mask_storeu_epi32(C + (m0 + i) * ldc + j0, k, _mm512_sub_epi32(_mm512_add_epi32(t, t), s));
+  }
+}
+
 using TileFn = void (*)(const IntGemmWeights&, const uint8_t*, int64_t, int64_t, const int32_t*, int32_t*,
                         int64_t, int64_t, int64_t);
 
@@ -237,9 +412,61 @@ const TileFn kBitTiles[kMB][kBitNV] = {TAPER_ROW(bitplane_tile, 1), TAPER_ROW(bi
                                        TAPER_ROW(bitplane_tile, 5), TAPER_ROW(bitplane_tile, 6)};
 #undef TAPER_ROW
 
+// The specialized bitplane tiles of (KB, A): [MB - 1], MB = 1 .. bit_mb_max.
+template <int KB, int A, size_t... I>
+std::array<TileFn, sizeof...(I)> bit_tiles_kba(std::index_sequence<I...>) {
+  return {bitplane_tile_kba<KB, A, int(I) + 1>...};
+}
+
+struct BitTiles {
+  int mb_max = 0;
+  const TileFn* tiles = nullptr;  // [MB - 1]
+};
+
+template <int KB, int A, size_t... I>
+std::array<TileFn, sizeof...(I)> bit_tiles_kba32(std::index_sequence<I...>) {
+  return {bitplane_tile_kba32<KB, A, int(I) + 1>...};
+}
+
+template <int KB, int A>
+BitTiles bit_tiles(int word) {
+  static const auto t = bit_tiles_kba<KB, A>(std::make_index_sequence<bit_mb_max<KB, A>()>{});
+  static const auto t32 = bit_tiles_kba32<KB, A>(std::make_index_sequence<bit32_mb_max<KB, A>()>{});
+  if (word == 32) return {bit32_mb_max<KB, A>(), t32.data()};
+  return {bit_mb_max<KB, A>(), t.data()};
+}
+
+// The specialized tiles for these bits and column words, or none (mb_max 0:
+// the generic tile, 64-bit words only).
+BitTiles bit_tiles_for(int kb, int a, int word) {
+  switch (kb * 8 + a) {
+    case 1 * 8 + 1: return bit_tiles<1, 1>(word);
+    case 1 * 8 + 2: return bit_tiles<1, 2>(word);
+    case 1 * 8 + 3: return bit_tiles<1, 3>(word);
+    case 1 * 8 + 4: return bit_tiles<1, 4>(word);
+    case 2 * 8 + 1: return bit_tiles<2, 1>(word);
+    case 2 * 8 + 2: return bit_tiles<2, 2>(word);
+    case 3 * 8 + 1: return bit_tiles<3, 1>(word);
+    case 4 * 8 + 1: return bit_tiles<4, 1>(word);
+    default: return {};
+  }
+}
+
 void avx512_rows(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, const int32_t* colsum,
                  int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
   const bool dot = w.kernel == IntKernel::dot;
+  if (!dot) {
+    const BitTiles bt = bit_tiles_for(w.wbits, w.abits, w.word);
+    check(bt.mb_max || w.word == 64, "int_gemm: internal error: 32-bit words without a specialized tile");
+    if (bt.mb_max) {
+      for (int64_t j = 0; j < n; j += 16)
+        for (int64_t m = m0; m < m1; m += bt.mb_max) {
+          const int64_t mb = std::min<int64_t>(bt.mb_max, m1 - m);
+          bt.tiles[mb - 1](w, col, ldn, n, colsum, C, ldc, m, j);
+        }
+      return;
+    }
+  }
   const int64_t lanes = dot ? 16 : 8, NVmax = dot ? kDotNV : kBitNV;
   const int64_t vecs = (n + lanes - 1) / lanes;
   // Column tiles of nearly equal width (13 vectors: 4 3 3 3, not 4 4 4 1).
@@ -262,22 +489,37 @@ void int_gemm(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t 
   thread_local std::vector<int32_t> colsum;
   colsum.resize(ldn);
   const bool need_sums = w.kernel == IntKernel::bitplane || w.wbits == 8;
-  if (need_sums) col_sums(w, col, ldn, colsum.data());
+  const bool fast = use_avx512_kernels();
+  if (need_sums) {
+    if (fast)
+      col_sums_avx512(w, col, ldn, colsum.data());
+    else
+      col_sums(w, col, ldn, colsum.data());
+  }
   if (w.kernel == IntKernel::bitplane)  // A = 2 sum q p - L sum p: pass L sum p
     for (int64_t j = 0; j < ldn; ++j) colsum[j] *= (1 << w.wbits) - 1;
-  const bool fast = use_avx512_kernels();
-  const int64_t blocks = (w.M + kMB - 1) / kMB;
-  const double work = double(w.M) * (w.kernel == IntKernel::dot ? w.Kp : 64 * w.K64 * w.abits * w.wbits) * ldn;
+  // Row blocks for the threads: the tile height of the kernel that runs.
+  const int64_t rb = fast && w.kernel == IntKernel::bitplane && bit_tiles_for(w.wbits, w.abits, w.word).mb_max
+                         ? bit_tiles_for(w.wbits, w.abits, w.word).mb_max
+                         : kMB;
+  const int64_t blocks = (w.M + rb - 1) / rb;
+  const double work = double(w.M) * (w.kernel == IntKernel::dot ? w.Kp : w.word * w.KW * w.abits * w.wbits) * ldn;
   const int32_t* cs = colsum.data();
-  parallel_for(blocks, work >= 4e6, [&](int64_t b) {
-    const int64_t m0 = b * kMB, m1 = std::min(w.M, m0 + kMB);
+  auto rows = [&](int64_t m0, int64_t m1) {
     if (fast)
       avx512_rows(w, col, ldn, n, cs, C, ldc, m0, m1);
     else if (w.kernel == IntKernel::dot)
       dot_portable(w, col, ldn, n, cs, C, ldc, m0, m1);
     else
       bitplane_portable(w, col, ldn, n, cs, C, ldc, m0, m1);
-  });
+  };
+  if (work >= 4e6 && num_threads() > 1 && !in_parallel()) {
+    parallel_for(blocks, true, [&](int64_t b) { rows(b * rb, std::min(w.M, (b + 1) * rb)); });
+    return;
+  }
+  // One thread: all rows at once, so that the kernels run every row tile
+  // over one column tile while its columns are in L1 (columns outer).
+  rows(0, w.M);
 }
 
 }  // namespace taper

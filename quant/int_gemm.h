@@ -27,10 +27,15 @@
 //   p = sum_l 2^l P_l), and
 //     sum_r q_r p_r = sum_{b,l} 2^(b+l) popcount(Q_b & P_l),   A = 2 sum q p - L sum p,
 //   one AND + one VPOPCNTQ + one add per 64 rows x 8 columns per plane pair.
-//   Column layout ("colq"): 64 rows per 64-bit word, bit r % 64 of a word:
-//     colq[((r / 64) * a + l) * ldn + j] bit (r % 64) = bit l of p[r][j]
-//   (uint64; rows K..64*K64-1 and columns n..ldn-1 are 0).
-//   Weights: wq[(m * k + b) * K64 + r / 64] bit (r % 64) = bit b of q[m][r].
+//   Column layout ("colq"): WB rows per WB-bit word (WB = word, 64 or 32),
+//   bit r % WB of a word:
+//     colq[((r / WB) * a + l) * ldn + j] bit (r % WB) = bit l of p[r][j]
+//   (rows K..WB*KW-1 and columns n..ldn-1 are 0).
+//   Weights: wq[(m * k + b) * KW + r / WB] bit (r % WB) = bit b of q[m][r]
+//   (words of WB bits).
+//   WB = 32 where it wastes fewer padding rows (K mod 64 in 1..32, e.g.
+//   K = 144: 5 words of 32 bits instead of 3 of 64) and k * a <= 4 (the
+//   pairs with a specialized AVX-512 tile); WB = 64 otherwise.
 //
 // ldn (the column stride) is a multiple of 16 (int_gemm_ldn). Padding rows
 // and columns are zero codes, so they add nothing (zero is an activation
@@ -61,9 +66,10 @@ struct IntGemmWeights {
   int wbits = 0, abits = 0;
   int64_t M = 0, K = 0;
   int64_t Kp = 0;              // dot: K rounded up to 4
-  int64_t K64 = 0;             // bitplane: 64-bit words per row
+  int word = 64;               // bitplane: bits per column/weight word, 64 or 32
+  int64_t KW = 0;              // bitplane: words per row
   std::vector<int8_t> w8;      // dot: (M, Kp)
-  std::vector<uint64_t> wq;    // bitplane: (M, wbits, K64)
+  std::vector<uint64_t> wq;    // bitplane: (M, wbits, KW) words of `word` bits (storage in uint64)
   int64_t resident_bytes() const { return int64_t(w8.size()) + 8 * int64_t(wq.size()); }
 };
 

@@ -63,6 +63,36 @@ inline int folded_code(int32_t A, const FoldedChannel& f, float P) {
   return act_code(z, P);
 }
 
+// The thresholds of one channel for any code function of A that is
+// monotone with direction d on [amin, amax] (the construction above; the
+// caller checks the range): u[t - 1], t = 1..P, such that
+// code(A) = #{t : d * A >= u[t - 1]}. Each is a binary search with `code`.
+template <typename Code>
+void monotone_thresholds(const Code& code, int d, int32_t amin, int32_t amax, int P, int32_t* u) {
+  if (d == 0) {
+    const int c0 = code(0);
+    for (int t = 1; t <= P; ++t) u[t - 1] = t <= c0 ? 0 : 1;
+    return;
+  }
+  for (int t = 1; t <= P; ++t) {
+    if (d > 0) {  // least A with code(A) >= t, or amax + 1
+      int64_t lo = amin, hi = int64_t(amax) + 1;  // answer in [lo, hi]
+      while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (code(static_cast<int32_t>(mid)) >= t) hi = mid; else lo = mid + 1;
+      }
+      u[t - 1] = static_cast<int32_t>(lo);
+    } else {  // greatest A with code(A) >= t, or amin - 1; stored negated
+      int64_t lo = int64_t(amin) - 1, hi = amax;  // answer in [lo, hi]
+      while (lo < hi) {
+        const int64_t mid = hi - (hi - lo) / 2;
+        if (code(static_cast<int32_t>(mid)) >= t) lo = mid; else hi = mid - 1;
+      }
+      u[t - 1] = static_cast<int32_t>(-lo);
+    }
+  }
+}
+
 struct ActThresholds {
   int abits = 0;
   int64_t C = 0;
@@ -83,7 +113,9 @@ ActThresholds fold_thresholds(const std::vector<FoldedChannel>& ch, int abits, i
 
 // Scalar reference: codes (N, C, HW) from A (N, C, HW) by counting thresholds.
 void apply_thresholds_ref(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes);
-// Fast version (vectorized, threads over N * C rows for large inputs), equal to the reference.
+// Fast version (threads over N * C rows for large inputs; AVX-512 compares
+// into masks when the CPU has it, quant/cpu_features.h, else a loop the
+// compiler vectorizes), equal to the reference.
 void apply_thresholds(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes);
 
 }  // namespace taper

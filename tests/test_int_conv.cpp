@@ -30,6 +30,13 @@ void check_conv(Rng& rng, const IntConvGeom& g, int64_t N, int64_t H, int64_t W,
              << g.PH << "x" << g.PW << " groups " << g.groups << " N " << N << " " << H << "x" << W << " w" << wbits
              << "a" << abits << " " << int_kernel_label(kernel) << " " << int_kernel_name());
   REQUIRE(got == ref);
+  // One image at a time through the epilogue: the same accumulators.
+  std::vector<int32_t> per_image(ref.size(), 12345);
+  const int64_t per = g.OC * OH * OW;
+  conv.forward(x.data(), N, H, W, [&](int64_t n, const int32_t* A) {
+    for (int64_t i = 0; i < per; ++i) per_image[n * per + i] = A[i];
+  });
+  REQUIRE(per_image == ref);
 }
 
 void check_random_shapes(uint64_t seed, int cases) {

@@ -79,6 +79,25 @@ TEST_CASE("int_gemm on the forced portable path equals int_gemm_ref exactly") {
   force_portable(false);
 }
 
+TEST_CASE("bitplane tiles specialized per (weight, activation) planes equal int_gemm_ref exactly") {
+  // Every (wbits, abits) with wbits * abits <= 4 has its own AVX-512 tile
+  // (one accumulator per shift, MB rows x 16 pixels); M runs through every
+  // row remainder of the tallest tile (12 rows), n through the column tail,
+  // K through partial and several 64-bit words. Both paths.
+  set_num_threads(2);
+  for (bool portable : {false, true}) {
+    force_portable(portable);
+    Rng rng(portable ? 11 : 7);
+    for (int wbits = 1; wbits <= 4; ++wbits)
+      for (int abits = 1; wbits * abits <= 4; ++abits)
+        for (int64_t M = 1; M <= 13; ++M) {
+          const int64_t Ks[] = {9, 64, 144, 577}, ns[] = {1, 16, 37};
+          check_gemm(rng, M, Ks[M % 4], ns[M % 3], wbits, abits, IntKernel::bitplane, M % 2 == 0);
+        }
+  }
+  force_portable(false);
+}
+
 TEST_CASE("AVX-512 and portable kernels give the same integers") {
   if (!use_avx512_kernels()) {
     WARN("this CPU (or TAPER_NO_AVX512) runs only the portable kernels; the comparison is skipped");

@@ -1,11 +1,13 @@
 // Batch norm + activation quantizer folded into integer thresholds.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/rng.h"
 #include "layers/batchnorm.h"
+#include "quant/cpu_features.h"
 #include "quant/thresholds.h"
 
 using namespace taper;
@@ -79,6 +81,40 @@ TEST_CASE("thresholds give the float formula's code for every accumulator in ran
   CHECK(dirs[0] > 0);
   CHECK(dirs[1] > 0);
   CHECK(dirs[2] > 0);
+}
+
+TEST_CASE("apply_thresholds equals apply_thresholds_ref on both paths (rows with tails, extreme accumulators)") {
+  Rng rng(22);
+  for (bool portable : {false, true}) {
+    force_portable(portable);
+    for (int abits : {1, 2, 3, 8}) {
+      const int64_t C = 5, N = 2, P = (int64_t(1) << abits) - 1;
+      for (int64_t HW : {1, 15, 16, 17, 49, 196}) {
+        ActThresholds th;
+        th.abits = abits, th.C = C, th.P = P;
+        th.dir = {1, -1, 0, 1, -1};
+        th.u.resize(C * P);
+        for (int64_t c = 0; c < C; ++c) {
+          std::vector<int32_t> u(P);
+          for (auto& x : u) x = int32_t(rng.below(2001)) - 1000;
+          if (c == 3) u[0] = -2147483646, u[P - 1] = 2147483646;  // sentinels at the int32 edge
+          if (c == 2) for (auto& x : u) x = int32_t(rng.below(2));  // d = 0: 0 or 1
+          std::sort(u.begin(), u.end());
+          std::copy(u.begin(), u.end(), th.u.begin() + c * P);
+        }
+        std::vector<int32_t> A(N * C * HW);
+        for (auto& a : A) a = int32_t(rng.below(2401)) - 1200;
+        A[0] = -2147483646, A[A.size() - 1] = 2147483646;
+        std::vector<uint8_t> ref(A.size()), fast(A.size() + 16, 99);
+        apply_thresholds_ref(th, A.data(), N, HW, ref.data());
+        apply_thresholds(th, A.data(), N, HW, fast.data());
+        INFO("a" << abits << " HW " << HW << " " << int_kernel_name());
+        REQUIRE(std::vector<uint8_t>(fast.begin(), fast.begin() + A.size()) == ref);
+        for (size_t i = A.size(); i < fast.size(); ++i) REQUIRE(fast[i] == 99);
+      }
+    }
+  }
+  force_portable(false);
 }
 
 TEST_CASE("thresholds at the edges of a wide accumulator range, and near float ties") {
