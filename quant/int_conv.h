@@ -14,7 +14,7 @@
 // y = A / (L P) (times s_o at k = 1) is the float layer's output, and
 // quant/thresholds.h turns A straight into the next layer's codes.
 //
-// How it runs (per image, per group; OpenMP over images, or over output
+// How it runs (per image, per group; threads over images, or over output
 // channel blocks when there is one image):
 // - dot kernel: the channels of a group are cut into blocks of 4 (the last
 //   padded with zero codes); the image becomes 32-bit words with a zero

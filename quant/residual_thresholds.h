@@ -59,7 +59,7 @@ ResidualThresholds fold_residual_thresholds(const std::vector<ResidualChannel>& 
 // codes o (N, C, HW), by counting thresholds.
 void apply_residual_thresholds_ref(const ResidualThresholds& th, const int32_t* A, const uint8_t* o, int64_t N,
                                    int64_t HW, uint8_t* codes);
-// Fast version (AVX-512 when the CPU has it, quant/cpu_features.h; OpenMP
+// Fast version (AVX-512 when the CPU has it, quant/cpu_features.h; threads
 // over N * C rows for large inputs), equal to the reference.
 void apply_residual_thresholds(const ResidualThresholds& th, const int32_t* A, const uint8_t* o, int64_t N,
                                int64_t HW, uint8_t* codes);
