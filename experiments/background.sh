@@ -19,6 +19,11 @@ runs=$HOME/.cache/taper/runs
 mkdir -p "$runs/bin"
 if [ ! -x "$runs/bin/taper" ]; then cp build/taper "$runs/bin/taper"; fi
 ps -o pgid= $$ | tr -d ' ' > "$runs/background.pgid"
+# `nice` alone does not make these jobs yield to interactive work: with
+# autogroup scheduling (Linux's default) every session (setsid) is a group
+# that gets an equal share of the CPU whatever its processes' nice values.
+# Lowering the group's own nice does.
+echo 19 > /proc/self/autogroup 2>/dev/null || true
 
 sweep() {  # grid name
   echo "$(date -u) sweep: $runs/$1"
