@@ -48,10 +48,9 @@ void apply_residual_thresholds_ref(const ResidualThresholds& th, const int32_t* 
     for (int64_t c = 0; c < th.C; ++c)
       for (int64_t i = 0; i < HW; ++i) {
         const int64_t at = (n * th.C + c) * HW + i;
-        const int32_t v = th.dir[c] * A[at];
-        int code = 0;
-        for (int64_t t = 0; t < th.P; ++t) code += v >= th.u[(c * th.P + t) * (th.P + 1) + o[at]];
-        codes[at] = static_cast<uint8_t>(code);
+        // U_c,t,o for t = 1..P lie P + 1 apart, from [c * P * (P + 1) + o].
+        codes[at] = static_cast<uint8_t>(
+            threshold_code(th.dir[c] * A[at], &th.u[c * th.P * (th.P + 1) + o[at]], th.P, th.P + 1));
       }
 }
 
@@ -85,12 +84,7 @@ __attribute__((target("avx512f,avx512bw"))) void residual_row_avx512(const int32
 // The same, portable.
 void residual_row(const int32_t* __restrict a, const uint8_t* __restrict o, int64_t HW, int32_t d,
                   const int32_t* __restrict u, int64_t P, uint8_t* __restrict out) {
-  for (int64_t i = 0; i < HW; ++i) {
-    const int32_t v = d * a[i];
-    int code = 0;
-    for (int64_t t = 0; t < P; ++t) code += v >= u[t * (P + 1) + o[i]];
-    out[i] = static_cast<uint8_t>(code);
-  }
+  for (int64_t i = 0; i < HW; ++i) out[i] = static_cast<uint8_t>(threshold_code(d * a[i], u + o[i], P, P + 1));
 }
 
 }  // namespace

@@ -59,10 +59,7 @@ void apply_thresholds_ref(const ActThresholds& th, const int32_t* A, int64_t N, 
     for (int64_t c = 0; c < th.C; ++c)
       for (int64_t i = 0; i < HW; ++i) {
         const int64_t at = (n * th.C + c) * HW + i;
-        const int32_t v = th.dir[c] * A[at];
-        int code = 0;
-        for (int64_t t = 0; t < th.P; ++t) code += v >= th.u[c * th.P + t];
-        codes[at] = static_cast<uint8_t>(code);
+        codes[at] = static_cast<uint8_t>(threshold_code(th.dir[c] * A[at], &th.u[c * th.P], th.P));
       }
 }
 

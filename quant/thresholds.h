@@ -112,6 +112,14 @@ std::vector<FoldedChannel> fold_batchnorm(const float* acc_scale, const float* g
 ActThresholds fold_thresholds(const std::vector<FoldedChannel>& ch, int abits, int32_t amin, int32_t amax);
 
 // Scalar reference: codes (N, C, HW) from A (N, C, HW) by counting thresholds.
+// The code of a direction-adjusted accumulator v = dir_c A: how many of the
+// P ascending thresholds u[0], u[stride], ..., u[(P - 1) stride] it reaches.
+inline int threshold_code(int32_t v, const int32_t* u, int64_t P, int64_t stride = 1) {
+  int code = 0;
+  for (int64_t t = 0; t < P; ++t) code += v >= u[t * stride];
+  return code;
+}
+
 void apply_thresholds_ref(const ActThresholds& th, const int32_t* A, int64_t N, int64_t HW, uint8_t* codes);
 // Fast version (threads over N * C rows for large inputs; AVX-512 compares
 // into masks when the CPU has it, quant/cpu_features.h, else a loop the
