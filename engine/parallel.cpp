@@ -125,12 +125,20 @@ int default_threads() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+// The pool, set up at its default size on first use (by whichever thread
+// gets there first; the others wait for it).
+std::atomic<bool> g_ready{false};
+std::mutex g_setup;
+
 Pool& ready_pool() {
   Pool& p = pool();
+  if (g_ready.load(std::memory_order_acquire)) return p;
+  std::lock_guard<std::mutex> lock(g_setup);
   if (p.size == 0) {
     p.owner = std::this_thread::get_id();
     resize(p, default_threads());
   }
+  g_ready.store(true, std::memory_order_release);
   return p;
 }
 
@@ -139,9 +147,11 @@ Pool& ready_pool() {
 void set_num_threads(int n) {
   check(n >= 1 && n <= 1024, "thread count must be in 1..1024, got ", n);
   check(!tl_in_part, "set_num_threads called inside a parallel loop");
+  std::lock_guard<std::mutex> lock(g_setup);
   Pool& p = pool();
   p.owner = std::this_thread::get_id();
   if (n != p.size) resize(p, n);
+  g_ready.store(true, std::memory_order_release);
 }
 
 int num_threads() { return ready_pool().size; }
