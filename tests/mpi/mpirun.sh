@@ -8,7 +8,7 @@ np=$1
 shift
 extra=()
 [[ $(id -u) -eq 0 ]] && extra+=(--allow-run-as-root)
-# One OpenMP thread per rank unless the test says otherwise; no binding, so
+# One thread per rank unless the test says otherwise; no binding, so
 # an oversubscribed machine still runs every rank.
 # Under the sanitized suite (scripts/test.sh --sanitize), LeakSanitizer
 # cannot attribute Open MPI's allocations from MPI_Init (its plugins are
@@ -19,4 +19,10 @@ if [[ -n "${ASAN_OPTIONS:-}" ]]; then
   extra+=(-x ASAN_OPTIONS="${ASAN_OPTIONS}:detect_leaks=0")
   [[ -n "${UBSAN_OPTIONS:-}" ]] && extra+=(-x UBSAN_OPTIONS="$UBSAN_OPTIONS")
 fi
-exec mpirun -np "$np" --oversubscribe --bind-to none "${extra[@]}" -x OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" "$@"
+# A private TMPDIR for Open MPI's session directory: two mpiruns started at
+# the same moment (ctest -j) race to create the shared /tmp/ompi.<host>.<uid>
+# and one fails with "File exists".
+session=$(mktemp -d)
+trap 'rm -rf "$session"' EXIT
+TMPDIR=$session mpirun -np "$np" --oversubscribe --bind-to none "${extra[@]}" \
+  -x OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" "$@"
