@@ -8,7 +8,9 @@
 
 #include "engine/error.h"
 #include "engine/safetensors.h"
+#include "quant/binarize.h"
 #include "quant/policy.h"
+#include "quant/weight_quant.h"
 #include "models/size.h"
 
 namespace taper {
@@ -54,6 +56,40 @@ void reestimate_batchnorm(Model& model, const std::vector<Tensor>& batches) {
   }
   model.load(one);
   model.set_training(false);
+}
+
+void quantize_keep_scale(const float* w, float* out, int64_t rows, int64_t cols, int bits) {
+  check(bits >= 1 && bits <= 8, "quantize_keep_scale: bits must be 1..8, got ", bits);
+  if (bits == 1) {
+    std::vector<float> scale(rows);
+    binarize_ref(w, out, scale.data(), rows, cols, /*per_tensor=*/false);
+  } else {
+    weight_quantize_ref(w, out, rows, cols, bits);
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* wi = w + i * cols;
+    float* qi = out + i * cols;
+    double wq = 0.0, qq = 0.0;
+    for (int64_t j = 0; j < cols; ++j) wq += double(wi[j]) * qi[j], qq += double(qi[j]) * qi[j];
+    const double alpha = qq > 0.0 ? wq / qq : 0.0;
+    for (int64_t j = 0; j < cols; ++j) qi[j] = static_cast<float>(alpha * qi[j]);
+  }
+}
+
+SafeTensors keep_scale_weights(const SafeTensors& checkpoint, const ModelSpec& spec, int stage, int bits) {
+  SafeTensors out = checkpoint;
+  int layers = 0;
+  for (const LayerSpec& L : spec.layers) {
+    if (!L.quantizable() || L.stage != stage) continue;
+    Tensor w = checkpoint.get(L.name + ".weight");
+    check(w.ndim() >= 2, L.name, ".weight: expected at least 2 dimensions");
+    Tensor q = w.clone();
+    quantize_keep_scale(w.data(), q.data(), w.shape()[0], w.numel() / w.shape()[0], bits);
+    out.put(L.name + ".weight", q);
+    ++layers;
+  }
+  check(layers > 0, spec.name, " has no quantizable layer in stage ", stage);
+  return out;
 }
 
 // ---- sensitivity.json ----

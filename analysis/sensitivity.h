@@ -20,6 +20,16 @@
 // average, over a fixed set of training batches, of each batch's mean and
 // unbiased variance (what PyTorch does with momentum=None), in training mode
 // (dropout layers, if any, are active as in training) without gradients.
+//
+// Kept scale (--keep-scale): DoReFa's k-bit quantizer maps every output
+// channel's weights onto [-1, 1] (its largest weight becomes +-1), so it
+// changes a layer's scale as well as its precision, by a factor that has
+// nothing to do with k. Where a conv feeds a residual add with no batch norm
+// in between, that rescales the branch against its shortcut, which batch
+// norm re-estimation cannot undo. With --keep-scale the stage's layers stay
+// full precision and their weights are replaced by quantize_keep_scale's
+// (below): the same quantized values, rescaled per output channel to the
+// layer's own scale, so only the precision changes.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +37,7 @@
 #include <vector>
 
 #include "analysis/budget.h"
+#include "engine/safetensors.h"
 #include "models/model.h"
 
 namespace taper {
@@ -38,6 +49,17 @@ void reestimate_batchnorm(Model& model, const std::vector<Tensor>& batches);
 
 // The spec with every batch norm's momentum set to 1 (for reestimate_batchnorm).
 ModelSpec with_batchnorm_momentum_one(ModelSpec spec);
+
+// The weight quantizer at `bits` (1: binarize per output channel,
+// quant/binarize.h; 2..8: quant/weight_quant.h), each row then rescaled by
+// its least-squares factor:
+//   out_i = alpha_i Q_i,   alpha_i = <W_i, Q_i> / <Q_i, Q_i>   (0 when Q_i = 0)
+// w, out (rows, cols); the dot products are summed in double.
+void quantize_keep_scale(const float* w, float* out, int64_t rows, int64_t cols, int bits);
+
+// The checkpoint with the weights of stage `stage`'s quantizable layers
+// replaced by quantize_keep_scale at `bits` (rows = output channels).
+SafeTensors keep_scale_weights(const SafeTensors& checkpoint, const ModelSpec& spec, int stage, int bits);
 
 inline constexpr const char* kSensitivityFormat = "taper-sensitivity-1";
 

@@ -31,7 +31,7 @@ namespace taper::app {
 static const char* kUsage =
     "usage: taper analyze CHECKPOINT.safetensors [--data NAME] [--per-class N] [--seed S] [--out DIR]\n"
     "                     [--json] [--perplexity P] [--iterations N] [--batch B] [--threads T]\n"
-    "                     [--sensitivity [--bn-batches K] [--val-limit N]]\n"
+    "                     [--sensitivity [--bn-batches K] [--val-limit N] [--keep-scale]]\n"
     "  For every quantizable layer's output (after its activation) on a seeded sample of N\n"
     "  test images per class (default 50): kNN accuracy (k = 5, leave one out) and Fisher\n"
     "  ratio of the features (conv outputs globally average-pooled per channel), and a\n"
@@ -42,6 +42,10 @@ static const char* kUsage =
     "                 checkpoint, no retraining; batch norm statistics re-estimated on\n"
     "                 K training batches of 128, default 20, for every setting and the\n"
     "                 baseline). --val-limit uses the first N validation images only.\n"
+    "  --keep-scale   (with --sensitivity, full-precision checkpoints) quantize the stage's\n"
+    "                 weights and rescale each output channel to the layer's own scale\n"
+    "                 (least squares), so that only the precision changes, not the\n"
+    "                 scale DoReFa's [-1, 1] grid gives a layer.\n"
     "  Writes DIR/analysis.json, DIR/tsne_all.png, DIR/tsne_<layer>.png and, with\n"
     "  --sensitivity, DIR/sensitivity.json (for --wbits auto:BYTES@FILE in train and summary).\n"
     "  DIR defaults to <checkpoint's folder>/analysis. --json prints analysis.json.\n";
@@ -97,7 +101,9 @@ struct LayerResult {
 };
 
 // Loss and accuracy on the validation set of a model rebuilt from the
-// checkpoint with stage_bits, batch norm re-estimated on bn_batches.
+// checkpoint with stage_bits, batch norm re-estimated on bn_batches (with
+// --keep-scale, the checkpoint's stage weights are already quantized and
+// stage_bits stays the baseline's).
 EvalResult measure(const SafeTensors& st, const Model& reference, const std::vector<int>& stage_bits,
                    const std::vector<Tensor>& bn_batches, const Dataset& val, const Transform& transform, int batch) {
   BuildOptions options = reference.options();
@@ -110,9 +116,10 @@ EvalResult measure(const SafeTensors& st, const Model& reference, const std::vec
 
 nlohmann::ordered_json run_sensitivity(const SafeTensors& st, const std::string& path, Model& model,
                                        const Transform& transform, int bn_batch_count, int64_t val_limit, int batch,
-                                       bool quiet) {
+                                       bool keep_scale, bool quiet) {
   const ModelSpec& spec = model.spec();
   check(spec.num_stages > 0, spec.name, " has no quantizable stages: nothing to measure");
+  const std::vector<int> base_bits = model.options().stage_bits;
   Dataset train, val;
   const std::string data = checkpoint_meta(st, "data");
   const uint64_t split_seed =
@@ -141,7 +148,6 @@ nlohmann::ordered_json run_sensitivity(const SafeTensors& st, const std::string&
     while (static_cast<int>(bn_batches.size()) < bn_batch_count && loader.next(x, labels))
       if (static_cast<int64_t>(labels.size()) == kBnBatchSize) bn_batches.push_back(x.clone());
   }
-  const std::vector<int> base_bits = model.options().stage_bits;
   const EvalResult base = measure(st, model, base_bits, bn_batches, val, transform, batch);
   if (!quiet)
     std::printf("\nsensitivity on %lld validation images; batch norm re-estimated on %zu x %lld training images\n"
@@ -159,6 +165,8 @@ nlohmann::ordered_json run_sensitivity(const SafeTensors& st, const std::string&
   j["split"] = "val";
   j["images"] = val.n;
   j["bn_reestimation"] = {{"batches", bn_batches.size()}, {"batch_size", kBnBatchSize}};
+  j["weight_scale"] = keep_scale ? "kept: quantized, then each output channel rescaled by its least-squares factor"
+                                 : "the quantizer's (DoReFa: each output channel on [-1, 1])";
   j["baseline"] = {{"loss", base.loss}, {"accuracy", base.acc}};
   j["widths"] = kAllocationWidths;
   j["stages"] = nlohmann::ordered_json::array();
@@ -181,8 +189,13 @@ nlohmann::ordered_json run_sensitivity(const SafeTensors& st, const std::string&
     if (!quiet) std::printf("%-6d %-22s %10lld", s, names.c_str(), static_cast<long long>(params));
     for (int b : kAllocationWidths) {
       std::vector<int> bits = base_bits;
-      bits[s - 1] = b;
-      const EvalResult r = measure(st, model, bits, bn_batches, val, transform, batch);
+      EvalResult r;
+      if (keep_scale) {
+        r = measure(keep_scale_weights(st, spec, s, b), model, bits, bn_batches, val, transform, batch);
+      } else {
+        bits[s - 1] = b;
+        r = measure(st, model, bits, bn_batches, val, transform, batch);
+      }
       row["results"].push_back(
           {{"bits", b}, {"loss", r.loss}, {"accuracy", r.acc}, {"loss_increase", r.loss - base.loss}});
       if (!quiet) {
@@ -199,7 +212,7 @@ nlohmann::ordered_json run_sensitivity(const SafeTensors& st, const std::string&
 }  // namespace
 
 int cmd_analyze(int argc, char** argv) {
-  Args args(argc, argv, {"--json", "--sensitivity"});
+  Args args(argc, argv, {"--json", "--sensitivity", "--keep-scale"});
   if (args.help()) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -207,6 +220,7 @@ int cmd_analyze(int argc, char** argv) {
   args.expect_positional(1, "the checkpoint file");
   const bool as_json = args.flag("--json");
   const bool sensitivity = args.flag("--sensitivity");
+  const bool keep_scale = args.flag("--keep-scale");
   auto data_flag = args.get("--data");
   auto out_flag = args.get("--out");
   const int64_t per_class = args.get_int("--per-class", 50, 2, 100000);
@@ -220,13 +234,17 @@ int cmd_analyze(int argc, char** argv) {
   const int64_t val_limit = args.get_int("--val-limit", 0, 0, INT64_MAX);
   set_num_threads(static_cast<int>(args.get_int("--threads", num_threads(), 1, 256)));
   args.finish();
-  if (!sensitivity && (args.has("--bn-batches") || args.has("--val-limit")))
-    fail("--bn-batches and --val-limit apply to --sensitivity only");
+  if (!sensitivity && (args.has("--bn-batches") || args.has("--val-limit") || keep_scale))
+    fail("--bn-batches, --val-limit and --keep-scale apply to --sensitivity only");
 
   const std::string path = args.positional()[0];
   SafeTensors st = load_safetensors(path);
   std::unique_ptr<Model> model = model_from_checkpoint(st);
   const ModelSpec& spec = model->spec();
+  if (keep_scale)
+    for (int b : model->options().stage_bits)
+      check(b == 32, path, " has weights at ", bits_to_string(model->options().stage_bits),
+            " bits; --keep-scale measures full-precision checkpoints only (wbits 32)");
   const std::string data = data_flag ? *data_flag : checkpoint_meta(st, "data");
   const std::string out =
       out_flag ? *out_flag : (std::filesystem::path(path).parent_path() / "analysis").string();
@@ -335,7 +353,7 @@ int cmd_analyze(int argc, char** argv) {
                   r.fisher.ratio, r.name == "input" ? "   (pixels, not pooled)" : "");
   }
   if (sensitivity) {
-    nlohmann::ordered_json s = run_sensitivity(st, path, *model, transform, bn_batches, val_limit, batch, as_json);
+    nlohmann::ordered_json s = run_sensitivity(st, path, *model, transform, bn_batches, val_limit, batch, keep_scale, as_json);
     write_file_atomic(out + "/sensitivity.json", s.dump(2) + "\n");
     j["sensitivity"] = s;
   }

@@ -85,6 +85,28 @@ TEST_CASE("analyze writes the separability table, t-SNE figures and sensitivity;
       CHECK(r["loss_increase"].get<double>() == Approx(r["loss"].get<double>() - s["baseline"]["loss"].get<double>()));
   }
 
+  // --keep-scale: the same table with each stage's quantized weights rescaled
+  // to the layer's own scale; 1 bit is the binarizer, whose mean |w| scale
+  // already is that scale, so its column is the same measurement.
+  RunResult k = run_taper("analyze " + runs / "fp/best.safetensors" +
+                          " --per-class 6 --perplexity 5 --iterations 10 --threads 1 --json --sensitivity "
+                          "--bn-batches 2 --keep-scale --out " + runs / "keep");
+  INFO(k.err);
+  REQUIRE(k.exit_code == 0);
+  json ks = json::parse(std::ifstream(runs / "keep/sensitivity.json"));
+  CHECK(ks["weight_scale"].get<std::string>().rfind("kept", 0) == 0);
+  CHECK(s["weight_scale"].get<std::string>().rfind("kept", 0) == std::string::npos);
+  CHECK(ks["baseline"] == s["baseline"]);
+  REQUIRE(ks["stages"].size() == 3);
+  int differ = 0;
+  for (size_t st = 0; st < 3; ++st) {
+    CHECK(ks["stages"][st]["results"][0]["loss"].get<double>() ==
+          Approx(s["stages"][st]["results"][0]["loss"].get<double>()).epsilon(1e-4));
+    for (size_t o = 1; o < 4; ++o)
+      differ += ks["stages"][st]["results"][o]["loss"] != s["stages"][st]["results"][o]["loss"];
+  }
+  CHECK(differ > 0);
+
   // An auto policy at the size of 4-2-1 fits it and is what train records.
   const std::string sens = runs / "an/sensitivity.json";
   RunResult target = run_taper("summary lenet5 --wbits 4-2-1 --json");
@@ -111,6 +133,9 @@ TEST_CASE("analyze writes the separability table, t-SNE figures and sensitivity;
   expect_usage_error("summary lenet5 --wbits auto:4@" + runs / "nope.json", "cannot open the sensitivity file");
   expect_usage_error("summary lenet5 --wbits auto:4@" + runs / "fp/config.json", "not a sensitivity file");
   expect_usage_error("analyze " + runs / "fp/best.safetensors --bn-batches 3", "--sensitivity only");
+  expect_usage_error("analyze " + runs / "fp/best.safetensors --keep-scale", "--sensitivity only");
+  expect_usage_error("analyze " + runs / "auto/best.safetensors --sensitivity --keep-scale",
+                     "full-precision checkpoints only");
   expect_usage_error("analyze " + runs / "fp/best.safetensors --per-class 100", "lower --per-class");
 }
 

@@ -2,11 +2,14 @@
 // statistics, sensitivity files are read strictly, and an auto policy is the
 // exact allocation over the file's costs.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <fstream>
 
 #include "analysis/sensitivity.h"
 #include "engine/error.h"
+#include "quant/binarize.h"
 #include "quant/policy.h"
+#include "quant/weight_quant.h"
 #include "models/size.h"
 #include "support/gradcheck.h"
 #include "support/temp_dir.h"
@@ -97,4 +100,72 @@ TEST_CASE("auto policy: the exact allocation over a sensitivity file, strict par
     const std::string f = write("bad.json", bad);
     CHECK_THROWS_AS(read_sensitivity(f), Error);
   }
+}
+
+TEST_CASE("kept scale: the quantized row rescaled by its least-squares factor") {
+  // Hand-made: w = (0.5, -0.5). tanh gives +-t with M = t, so u = 1, 0 and
+  // Q = (1, -1) at any k; alpha = (0.5 + 0.5) / 2 = 0.5, out = w exactly.
+  const float w[2] = {0.5f, -0.5f};
+  for (int k : {2, 4, 8}) {
+    float out[2];
+    quantize_keep_scale(w, out, 1, 2, k);
+    CHECK(out[0] == 0.5f);
+    CHECK(out[1] == -0.5f);
+  }
+  // 1 bit: binarize's per-row mean |w| already is the least-squares factor.
+  const Tensor r = testing::random_tensor({6, 40}, 3, 0.0f, 0.05f);
+  std::vector<float> kept(r.numel()), bin(r.numel()), scale(6);
+  quantize_keep_scale(r.data(), kept.data(), 6, 40, 1);
+  binarize_ref(r.data(), bin.data(), scale.data(), 6, 40, false);
+  for (int64_t i = 0; i < r.numel(); ++i) CHECK(kept[i] == Approx(bin[i]).epsilon(1e-6));
+  // k bits: the values lie on alpha_i times DoReFa's grid, alpha_i minimizes
+  // |w_i - alpha q_i|, and the row keeps its scale (DoReFa's grid does not:
+  // its largest weight becomes 1, 20x these weights).
+  std::vector<float> q(r.numel());
+  for (int k : {2, 4, 8}) {
+    quantize_keep_scale(r.data(), kept.data(), 6, 40, k);
+    weight_quantize_ref(r.data(), q.data(), 6, 40, k);
+    for (int i = 0; i < 6; ++i) {
+      double wq = 0, qq = 0, ww = 0, kk = 0;
+      for (int j = 0; j < 40; ++j) {
+        const int64_t e = i * 40 + j;
+        wq += double(r[e]) * q[e], qq += double(q[e]) * q[e];
+        ww += double(r[e]) * r[e], kk += double(kept[e]) * kept[e];
+      }
+      const double alpha = wq / qq;
+      auto err = [&](double a) {
+        double s = 0;
+        for (int j = 0; j < 40; ++j) s += (r[i * 40 + j] - a * q[i * 40 + j]) * (r[i * 40 + j] - a * q[i * 40 + j]);
+        return s;
+      };
+      for (int j = 0; j < 40; ++j) CHECK(kept[i * 40 + j] == Approx(alpha * q[i * 40 + j]).epsilon(1e-6));
+      CHECK(err(alpha) < err(alpha * 1.01));
+      CHECK(err(alpha) < err(alpha * 0.99));
+      if (k == 8) CHECK(std::sqrt(kk / ww) == Approx(1.0).epsilon(0.01));
+      CHECK(alpha < 0.2);  // DoReFa's own scale is 1 here
+    }
+  }
+  CHECK_THROWS_AS(quantize_keep_scale(r.data(), kept.data(), 6, 40, 0), Error);
+}
+
+TEST_CASE("kept scale: only the chosen stage's weights change in the checkpoint") {
+  const ModelSpec spec = shipped("lenet5");
+  Model m(spec, BuildOptions{});
+  m.init(7);
+  SafeTensors st;
+  m.save(st);
+  const SafeTensors kept = keep_scale_weights(st, spec, 2, 2);
+  int changed = 0;
+  for (const auto& [name, entry] : st.entries) {
+    const Tensor a = st.get(name), b = kept.get(name);
+    bool same = a.numel() == b.numel();
+    for (int64_t i = 0; same && i < a.numel(); ++i) same = a[i] == b[i];
+    bool in_stage2 = false;
+    for (const LayerSpec& L : spec.layers)
+      in_stage2 = in_stage2 || (L.quantizable() && L.stage == 2 && name == L.name + ".weight");
+    CHECK(same == !in_stage2);
+    changed += !same;
+  }
+  CHECK(changed == 1);  // lenet5's stage 2 is fc1 alone
+  CHECK_THROWS_AS(keep_scale_weights(st, spec, 9, 2), Error);
 }
