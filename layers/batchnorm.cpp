@@ -101,27 +101,49 @@ void forward_channel(const float* xp, float* yp, const ChannelLayout& L, int64_t
 
 // The channel's gradient sums, dy masked by the activation:
 // sum_dy = sum g, sum_dy_xhat = sum g x_hat.
+// Each contiguous run (one image's H x W plane) is summed in kGradLanes float
+// lanes (element i of the run goes to lane i % kGradLanes), the lanes are
+// added in lane order and the runs' totals in double: as accurate as summing
+// in double for these sizes, and it vectorizes (a masked sum converted to
+// double per element does not). The lanes are written out rather than left
+// to `omp simd reduction`, whose grouping of the additions depends on the
+// vector width the compiler picks for each instantiation: without AVX-512
+// the masked (fused) and unmasked loops were vectorized differently and the
+// fused batch norm's gradients differed from the separate ops' in the last
+// bits. Written out, every activation and every build adds the same values
+// in the same order.
+constexpr int kGradLanes = 16;
+
 template <FusedActivation A>
 void channel_grad_sums(const float* xp, const float* dyp, const ChannelLayout& L, int64_t c, float mu,
                        float invstd, float gamma, float shift, double& sum_dy, double& sum_dy_xhat) {
   const float scale = gamma * invstd;
-  // Each contiguous run (one image's H x W plane) is summed in float vector
-  // lanes, a few dozen values per lane, and the runs' totals in double: as
-  // accurate as summing in double for these sizes, and it vectorizes (a
-  // masked sum converted to double per element does not).
+  auto masked = [&](const float* x, const float* dy, int64_t i) {
+    return passes<A>(batchnorm_affine(x[i], mu, scale, shift)) ? dy[i] : 0.0f;
+  };
   double s1 = 0.0, s2 = 0.0;
   for (int64_t n = 0; n < L.N; ++n) {
     const float* x = xp + L.at(n, c);
     const float* dy = dyp + L.at(n, c);
-    float r1 = 0.0f, r2 = 0.0f;
-#pragma omp simd reduction(+ : r1, r2)
-    for (int64_t i = 0; i < L.HW; ++i) {
-      const float g = passes<A>(batchnorm_affine(x[i], mu, scale, shift)) ? dy[i] : 0.0f;
-      r1 += g;
-      r2 += g * ((x[i] - mu) * invstd);
+    float r1[kGradLanes] = {}, r2[kGradLanes] = {};
+    int64_t i = 0;
+    for (; i + kGradLanes <= L.HW; i += kGradLanes) {
+#pragma omp simd
+      for (int j = 0; j < kGradLanes; ++j) {
+        const float g = masked(x, dy, i + j);
+        r1[j] += g;
+        r2[j] += g * ((x[i + j] - mu) * invstd);
+      }
     }
-    s1 += r1;
-    s2 += r2;
+    for (int j = 0; i + j < L.HW; ++j) {
+      const float g = masked(x, dy, i + j);
+      r1[j] += g;
+      r2[j] += g * ((x[i + j] - mu) * invstd);
+    }
+    float t1 = 0.0f, t2 = 0.0f;
+    for (int j = 0; j < kGradLanes; ++j) t1 += r1[j], t2 += r2[j];
+    s1 += t1;
+    s2 += t2;
   }
   sum_dy = s1;
   sum_dy_xhat = s2;
