@@ -367,7 +367,7 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       }
       if (L.bias) l->bias = floats(st, name + ".bias");
       if (pl.role == PackedRole::int_layer) {
-        const IntKernel kernel = preferred_int_kernel(k, abits_);
+        const IntKernel kernel = preferred_int_kernel(k, abits_, n / C);  // K: weights per output
         if (L.type == LayerType::conv) {
           IntConvGeom g;
           g.IC = L.in_shape[0], g.OC = C, g.KH = L.kernel_h, g.KW = L.kernel_w;
