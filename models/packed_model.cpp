@@ -367,15 +367,16 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       }
       if (L.bias) l->bias = floats(st, name + ".bias");
       if (pl.role == PackedRole::int_layer) {
-        const IntKernel kernel = preferred_int_kernel(k, abits_, n / C);  // K: weights per output
         if (L.type == LayerType::conv) {
           IntConvGeom g;
           g.IC = L.in_shape[0], g.OC = C, g.KH = L.kernel_h, g.KW = L.kernel_w;
           g.SH = L.stride_h, g.SW = L.stride_w, g.PH = L.pad_h, g.PW = L.pad_w, g.groups = L.groups;
-          l->iconv = std::make_unique<IntConv>(g, q.data(), k, abits_, kernel);
+          l->iconv =
+              std::make_unique<IntConv>(g, q.data(), k, abits_, preferred_conv_kernel(g, L.in_shape[2], k, abits_));
           l->resident += l->iconv->resident_bytes();
         } else {
-          l->gemm = prepare_int_gemm(q.data(), C, L.in_shape[0], k, abits_, kernel);
+          l->gemm = prepare_int_gemm(q.data(), C, L.in_shape[0], k, abits_,
+                                     preferred_int_kernel(k, abits_, L.in_shape[0]));
           l->resident += l->gemm.resident_bytes();
         }
         if (pl.folded) {
