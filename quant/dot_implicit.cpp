@@ -8,10 +8,9 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "quant/avx512_tile.h"
 #include "quant/cpu_features.h"
 
-#define TAPER_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-#define TAPER_UNROLL _Pragma("GCC unroll 64")  // why: quant/int_gemm.cpp, TAPER_UNROLL
 
 namespace taper {
 
@@ -62,27 +61,8 @@ template <int MB, int NV>
 TAPER_AVX512 void dot_implicit_tile(const IntGemmWeights& w, const uint32_t* words, const int64_t* off,
                                     const KeptLanes& kl, int32_t* C, int64_t ldc, int64_t m0, int64_t v0) {
   __m512i acc[MB][NV];
-  TAPER_UNROLL
-  for (int i = 0; i < MB; ++i)
-    TAPER_UNROLL
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-  const int8_t* wm = w.w8.data() + m0 * w.Kp;
-  const int64_t G = w.Kp / 4;
   const uint32_t* base = words + 16 * v0;
-  for (int64_t g = 0; g < G; ++g) {
-    const uint32_t* c = base + off[g];
-    __m512i x[NV];
-    TAPER_UNROLL
-    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(c + 16 * v);
-    TAPER_UNROLL
-    for (int i = 0; i < MB; ++i) {
-      int32_t w4;
-      std::memcpy(&w4, wm + i * w.Kp + 4 * g, 4);
-      const __m512i wb = _mm512_set1_epi32(w4);
-      TAPER_UNROLL
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], x[v], wb);
-    }
-  }
+  dot_accumulate<MB, NV>(acc, w.w8.data() + m0 * w.Kp, w.Kp, [&](int64_t g) { return base + off[g]; });
   // The accumulators go to the stack once, then out: compressing straight
   // from acc made GCC keep acc in memory through the K loop (a store per
   // vpdpbusd, as quant/int_gemm.cpp's TAPER_UNROLL describes).

@@ -9,18 +9,11 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "quant/avx512_tile.h"
 #include "quant/cpu_features.h"
 #include "quant/pack.h"
 
-#define TAPER_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vpopcntdq")))
-// Full unrolling of a tile's loops over its compile-time sizes (rows, column
-// vectors, planes, shifts): left to its cost model, GCC unrolls the inner
-// loops but not the stores after them, so the accumulator array must live in
-// memory and every update in the hot loop is also stored to the stack (19 of
-// dot_tile<6, 4>'s 105 hot-loop instructions were such stores; 38
-// instructions, none of them stores, with every loop unrolled).
-#define TAPER_UNROLL _Pragma("GCC unroll 64")
-// And GCC's partial redundancy elimination, in the bitplane tiles, keeps
+// (TAPER_AVX512, TAPER_UNROLL: quant/avx512_tile.h.) GCC's partial redundancy elimination, in the bitplane tiles, keeps
 // values across the K loop's iterations that push the accumulators out of
 // the registers (bitplane_tile_kba32<1, 2, 8>: 80 hot-loop instructions with
 // it, 63 without); the dot tile needs it (its accumulators stay in registers
@@ -263,26 +256,8 @@ template <int MB, int NV>
 TAPER_AVX512 void dot_tile(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
                            const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   __m512i acc[MB][NV];
-  TAPER_UNROLL
-  for (int i = 0; i < MB; ++i)
-    TAPER_UNROLL
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-  const int8_t* wm = w.w8.data() + m0 * w.Kp;
-  const int64_t G = w.Kp / 4;
-  for (int64_t g = 0; g < G; ++g) {
-    const uint8_t* c = col + (g * ldn + j0) * 4;
-    __m512i x[NV];
-    TAPER_UNROLL
-    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(c + 64 * v);
-    TAPER_UNROLL
-    for (int i = 0; i < MB; ++i) {
-      int32_t w4;
-      std::memcpy(&w4, wm + i * w.Kp + 4 * g, 4);
-      const __m512i wb = _mm512_set1_epi32(w4);
-      TAPER_UNROLL
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], x[v], wb);
-    }
-  }
+  const uint32_t* words = reinterpret_cast<const uint32_t*>(col);  // col4: one word per (group, column)
+  dot_accumulate<MB, NV>(acc, w.w8.data() + m0 * w.Kp, w.Kp, [&](int64_t g) { return words + g * ldn + j0; });
   TAPER_UNROLL
   for (int v = 0; v < NV; ++v) {
     const __mmask16 k = tail_mask16(n - j0 - 16 * v);
