@@ -35,11 +35,17 @@ namespace {
 // one goes: vector v holds columns 16 v .. 16 v + 15; the kept ones map to
 // consecutive outputs (the dropped ones are exactly the gaps), from first[v].
 struct KeptLanes {
+  int64_t n = -1, row_len = 0, row_keep = 0;  // what they were computed for
   std::vector<uint16_t> mask;
   std::vector<int64_t> first;
 };
 
+// Computed again only when the columns change (a conv calls this once per
+// image, with the same columns for every image and often for every layer
+// of a stage).
 void kept_lanes(int64_t n, int64_t row_len, int64_t row_keep, KeptLanes& k) {
+  if (k.n == n && k.row_len == row_len && k.row_keep == row_keep) return;
+  k.n = n, k.row_len = row_len, k.row_keep = row_keep;
   const int64_t vecs = (n + 15) / 16;
   k.mask.assign(vecs, 0);
   k.first.assign(vecs, 0);

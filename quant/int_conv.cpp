@@ -314,7 +314,7 @@ void im2col_copy_words(const Word* xp, int64_t C, int64_t Hp, int64_t Wp, int64_
 // Per-thread workspaces, reused across calls.
 struct Workspace {
   std::vector<uint8_t> padded, zeros, col, planes;
-  std::vector<uint64_t> wpadded, wplane;
+  std::vector<uint64_t> wpadded;
   std::vector<int64_t> off;  // dot_implicit's group offsets
 };
 Workspace& workspace() {
@@ -322,58 +322,71 @@ Workspace& workspace() {
   return ws;
 }
 
+// Zeroes the border of `planes` planes (Hp, Wp) whose (H, W) interior at
+// (PH, PW) the caller writes, and `tail` elements after the last plane.
+template <typename Word>
+void zero_border(Word* out, int64_t planes, int64_t Hp, int64_t Wp, int64_t PH, int64_t PW, int64_t H, int64_t W,
+                 int64_t tail) {
+  const int64_t plane = Hp * Wp;
+  for (int64_t p = 0; p < planes; ++p) {
+    Word* o = out + p * plane;
+    std::fill(o, o + PH * Wp + PW, Word(0));  // top rows, and the first row's left border
+    for (int64_t h = PH; h < PH + H; ++h)      // right border of row h, left border of row h + 1 (if any)
+      std::fill(o + h * Wp + PW + W, o + std::min((h + 1) * Wp + PW, plane), Word(0));
+    std::fill(o + std::min((PH + H) * Wp + PW, plane), o + plane, Word(0));  // the rest of the bottom rows
+  }
+  std::fill(out + planes * Hp * Wp, out + planes * Hp * Wp + tail, Word(0));
+}
+
 // Word planes of an image's codes xg (ICg, H, W): (a, nw, Hp, Wp) elements
 // of type Word (B = 8 sizeof(Word) bits), zero border of (PH, PW), bit b of
 // element w = bit l of the code of channel B w + b. Each element is built
 // from sizeof(Word) byte planes over the whole H x W image (long vector
-// loops), then copied row by row into the border. Returns ws.wpadded.
+// loops), interleaved row by row into the border. Returns ws.wpadded.
 template <typename Word>
 const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t W, int a, int64_t PH,
                               int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
   constexpr int R = sizeof(Word);  // byte planes per element
   const bool avx512 = use_avx512_kernels();
   const int64_t HW = H * W;
-  ws.wpadded.assign((a * nw * Hp * Wp * R + 7) / 8, 0);
+  ws.wpadded.resize((a * nw * Hp * Wp * R + 7) / 8);
   Word* out = reinterpret_cast<Word*>(ws.wpadded.data());
+  zero_border(out, a * nw, Hp, Wp, PH, PW, H, W, 0);
   ws.planes.resize(R * HW);
-  ws.wplane.resize(HW);
-  Word* row = reinterpret_cast<Word*>(ws.wplane.data());
   for (int l = 0; l < a; ++l)
     for (int64_t w = 0; w < nw; ++w) {
-      const uint8_t* bytes[R];
       for (int b8 = 0; b8 < R; ++b8) {
         const uint8_t* src[8];
         for (int b = 0; b < 8; ++b) src[b] = xg + (8 * R * w + 8 * b8 + b) * HW;
         to_bit_plane(src, l, &ws.planes[b8 * HW], HW, avx512);
-        bytes[b8] = &ws.planes[b8 * HW];
       }
-      interleave<R, uint8_t, Word>(bytes, row, HW, avx512);
-      for (int64_t h = 0; h < H; ++h)
-        std::memcpy(out + ((l * nw + w) * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(Word));
+      for (int64_t h = 0; h < H; ++h) {
+        const uint8_t* bytes[R];
+        for (int b8 = 0; b8 < R; ++b8) bytes[b8] = &ws.planes[b8 * HW + h * W];
+        interleave<R, uint8_t, Word>(bytes, out + ((l * nw + w) * Hp + h + PH) * Wp + PW, W, avx512);
+      }
     }
   return out;
 }
 
 // Channel-block words of an image's codes xg (C, H, W): (CB, Hp, Wp) 32-bit
 // words, CB = ceil(C / 4), zero border of (PH, PW), byte i of word cb = the
-// code of channel 4 cb + i (0 past C). Each block is interleaved over the
-// whole H x W image (long vector loops), then copied row by row into the
+// code of channel 4 cb + i (0 past C), interleaved row by row into the
 // border, and 16 zero words after it (dot_implicit reads up to 15 words
 // past the last output column). Returns ws.wpadded.
 const uint32_t* build_code_words(const uint8_t* xg, int64_t C, int64_t CB, int64_t H, int64_t W, int64_t PH,
                                  int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
   const bool avx512 = use_avx512_kernels();
   const int64_t HW = H * W;
-  ws.wpadded.assign((CB * Hp * Wp + 16 + 1) / 2, 0);
+  ws.wpadded.resize((CB * Hp * Wp + 16 + 1) / 2);
   uint32_t* out = reinterpret_cast<uint32_t*>(ws.wpadded.data());
-  ws.wplane.resize((HW + 1) / 2);
-  uint32_t* row = reinterpret_cast<uint32_t*>(ws.wplane.data());
-  for (int64_t cb = 0; cb < CB; ++cb) {
-    const uint8_t* src[4];
-    for (int i = 0; i < 4; ++i) src[i] = 4 * cb + i < C ? xg + (4 * cb + i) * HW : ws.zeros.data();
-    interleave<4, uint8_t, uint32_t>(src, row, HW, avx512);
-    for (int64_t h = 0; h < H; ++h) std::memcpy(out + (cb * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(uint32_t));
-  }
+  zero_border(out, CB, Hp, Wp, PH, PW, H, W, 16);
+  for (int64_t cb = 0; cb < CB; ++cb)
+    for (int64_t h = 0; h < H; ++h) {
+      const uint8_t* src[4];
+      for (int i = 0; i < 4; ++i) src[i] = 4 * cb + i < C ? xg + (4 * cb + i) * HW + h * W : ws.zeros.data();
+      interleave<4, uint8_t, uint32_t>(src, out + (cb * Hp + h + PH) * Wp + PW, W, avx512);
+    }
   return out;
 }
 
