@@ -573,7 +573,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
   }
   // Layers [0, tail_begin_) chunk by chunk, each chunk on one thread with
   // its worker's buffers; the chunks' values of layer tail_begin_ - 1 are
-  // gathered into `boundary_`, from which the tail runs on the whole batch.
+  // gathered into worker 0's `boundary`, from which the tail runs on the whole batch.
   for (int t = 0; t < T; ++t) worker(t);
   Worker& w0 = *workers_[0];
   const int b = int(tail_begin_) - 1;
