@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "engine/error.h"
@@ -316,6 +317,10 @@ struct Workspace {
   std::vector<uint8_t> padded, zeros, col, planes;
   std::vector<uint64_t> wpadded;
   std::vector<int64_t> off;  // dot_implicit's group offsets
+  // The layout whose border wpadded holds zeros in (see bordered): its
+  // writers touch only the interior, so the next image of that layout
+  // needs no zeroing.
+  std::array<int64_t, 10> border_layout{};
 };
 Workspace& workspace() {
   thread_local Workspace ws;
@@ -324,6 +329,29 @@ Workspace& workspace() {
 
 // Zeroes the border of `planes` planes (Hp, Wp) whose (H, W) interior at
 // (PH, PW) the caller writes, and `tail` elements after the last plane.
+template <typename Word>
+void zero_border(Word* out, int64_t planes, int64_t Hp, int64_t Wp, int64_t PH, int64_t PW, int64_t H, int64_t W,
+                 int64_t tail);
+
+// ws.wpadded as `planes` planes (Hp, Wp) of Word with a zero border around
+// an (H, W) interior at (PH, PW), and `tail` zero elements after them: the
+// border is zeroed only when the layout differs from the last one built in
+// this buffer (a conv calls this for every image, and the layers of a stage
+// share a layout).
+template <typename Word>
+Word* bordered(Workspace& ws, int64_t planes, int64_t Hp, int64_t Wp, int64_t PH, int64_t PW, int64_t H, int64_t W,
+               int64_t tail) {
+  ws.wpadded.resize((planes * Hp * Wp * int64_t(sizeof(Word)) + tail * int64_t(sizeof(Word)) + 7) / 8);
+  Word* out = reinterpret_cast<Word*>(ws.wpadded.data());
+  const std::array<int64_t, 10> layout = {int64_t(sizeof(Word)), planes, Hp, Wp, PH, PW, H, W, tail,
+                                          reinterpret_cast<int64_t>(out)};
+  if (ws.border_layout != layout) {
+    zero_border(out, planes, Hp, Wp, PH, PW, H, W, tail);
+    ws.border_layout = layout;
+  }
+  return out;
+}
+
 template <typename Word>
 void zero_border(Word* out, int64_t planes, int64_t Hp, int64_t Wp, int64_t PH, int64_t PW, int64_t H, int64_t W,
                  int64_t tail) {
@@ -349,9 +377,7 @@ const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t 
   constexpr int R = sizeof(Word);  // byte planes per element
   const bool avx512 = use_avx512_kernels();
   const int64_t HW = H * W;
-  ws.wpadded.resize((a * nw * Hp * Wp * R + 7) / 8);
-  Word* out = reinterpret_cast<Word*>(ws.wpadded.data());
-  zero_border(out, a * nw, Hp, Wp, PH, PW, H, W, 0);
+  Word* out = bordered<Word>(ws, a * nw, Hp, Wp, PH, PW, H, W, 0);
   ws.planes.resize(R * HW);
   for (int l = 0; l < a; ++l)
     for (int64_t w = 0; w < nw; ++w) {
@@ -378,9 +404,7 @@ const uint32_t* build_code_words(const uint8_t* xg, int64_t C, int64_t CB, int64
                                  int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
   const bool avx512 = use_avx512_kernels();
   const int64_t HW = H * W;
-  ws.wpadded.resize((CB * Hp * Wp + 16 + 1) / 2);
-  uint32_t* out = reinterpret_cast<uint32_t*>(ws.wpadded.data());
-  zero_border(out, CB, Hp, Wp, PH, PW, H, W, 16);
+  uint32_t* out = bordered<uint32_t>(ws, CB, Hp, Wp, PH, PW, H, W, 16);
   for (int64_t cb = 0; cb < CB; ++cb)
     for (int64_t h = 0; h < H; ++h) {
       const uint8_t* src[4];
