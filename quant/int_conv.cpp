@@ -54,8 +54,12 @@ namespace {
 
 // The dot path reads columns straight from the word image (dot_implicit)
 // for stride-1 outputs at least this wide: it computes Wp - OW widened
-// columns per output row and drops them (12.5% more work at 14 wide).
-constexpr int64_t kImplicitMinWidth = 14;
+// columns per output row and drops them (22% more work at 7 wide with a
+// 3x3 kernel), and still beats im2col there: at vgg7-fmnist's 7x7 layers
+// dot ran 4.0-4.2x the float conv reading the word image, 3.4-3.8x on
+// im2col; at resnet20's 8x8 ones 3.7-3.8x against 3.5-3.9x
+// (docs/benchmarks.md). Narrower outputs were not measured.
+constexpr int64_t kImplicitMinWidth = 7;
 
 }  // namespace
 

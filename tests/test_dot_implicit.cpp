@@ -60,13 +60,13 @@ void check_all(uint64_t seed) {
     check_kernel(rng, M, 1 + rng.below(40), 1 + rng.below(90), row_len, 1 + rng.below(row_len), 1 + rng.below(7));
   }
   check_kernel(rng, 64, 144, 1054, 34, 32, 4);  // resnet20 stage 1 (rows split over threads)
-  // Stride-1 convs at least 14 wide: padding 0..2, kernels 1..5, channels
+  // Stride-1 convs at least 7 wide: padding 0..2, kernels 1..5, channels
   // not a multiple of 4, groups, one image (rows split over threads).
   const IntConvGeom shapes[] = {{16, 16, 3, 3, 1, 1, 1, 1, 1}, {5, 7, 3, 3, 1, 1, 1, 1, 1},
                                 {12, 20, 5, 5, 1, 1, 2, 2, 1}, {9, 6, 3, 5, 1, 1, 0, 1, 1},
                                 {8, 10, 1, 1, 1, 1, 0, 0, 2},  {64, 64, 3, 3, 1, 1, 1, 1, 1}};
   for (const IntConvGeom& g : shapes)
-    for (int wbits : {1, 2, 4, 7}) check_conv(rng, g, 2, 16 + rng.below(20), 14 + rng.below(20), wbits);
+    for (int wbits : {1, 2, 4, 7}) check_conv(rng, g, 2, 7 + rng.below(20), 10 + rng.below(24), wbits);
   check_conv(rng, shapes[5], 1, 28, 28, 4);
 }
 
@@ -87,11 +87,12 @@ TEST_CASE("dot_implicit and stride-1 dot convs on the forced portable path") {
 TEST_CASE("preferred_conv_kernel: dot for w2a2 where the dot path reads the word image") {
   const IntConvGeom s1{16, 16, 3, 3, 1, 1, 1, 1, 1}, s2{16, 32, 3, 3, 2, 2, 1, 1, 1}, vgg4{128, 128, 3, 3, 1, 1, 1, 1, 1};
   CHECK(dot_reads_words(s1, 32, 2));
-  CHECK(!dot_reads_words(s1, 8, 2));   // 8 wide: too many widened columns
+  CHECK(dot_reads_words(s1, 7, 2));
+  CHECK(!dot_reads_words(s1, 6, 2));   // 6 wide: too many widened columns
   CHECK(!dot_reads_words(s2, 32, 2));  // stride 2
   CHECK(!dot_reads_words(s1, 32, 8));  // 8-bit weights: the offset trick needs column sums
   CHECK(preferred_conv_kernel(s1, 32, 2, 2) == IntKernel::dot);       // K 144, read from words
-  CHECK(preferred_conv_kernel(s1, 8, 2, 2) == IntKernel::bitplane);   // K 144, im2col
+  CHECK(preferred_conv_kernel(s1, 6, 2, 2) == IntKernel::bitplane);   // K 144, im2col
   CHECK(preferred_conv_kernel(s2, 32, 2, 2) == IntKernel::bitplane);  // stride 2, K 144
   CHECK(preferred_conv_kernel(s1, 32, 1, 2) == IntKernel::bitplane);  // w1a2: bit planes everywhere
   CHECK(preferred_conv_kernel(vgg4, 14, 1, 2) == IntKernel::bitplane);
