@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
@@ -26,11 +27,9 @@
 
 namespace taper {
 
-namespace {
-
 // A value between layers: a-bit codes (u8) or float32, with its batch
 // dimension first.
-struct Value {
+struct PackedModel::Value {
   bool codes = false;
   Shape shape;                 // (N, ...)
   std::vector<uint8_t> q;      // codes, when codes
@@ -38,13 +37,34 @@ struct Value {
   Var* f = nullptr;            // the float value (own, or a float op's output)
 };
 
+namespace {
+
+using Value = PackedModel::Value;
+
+// What a forward writes for one layer, per worker: the layer's value and
+// the float ops' own outputs and buffers.
+struct LayerState {
+  Value own;
+  Value* out = nullptr;  // own, or the input's value for a layer that passes it on
+  std::unique_ptr<Conv2d> conv;
+  std::unique_ptr<Linear> linear;
+  std::unique_ptr<MaxPool2d> maxpool;
+  std::unique_ptr<AvgPool2d> avgpool;
+  std::unique_ptr<GlobalAvgPool> gap;
+  std::unique_ptr<Add> add;
+  Var deq_a, deq_b;            // inputs dequantized from codes
+  std::vector<int32_t> acc;    // int linear: (N, C) accumulators
+  std::vector<int32_t> acc_t;  // int linear: (C, ldn) as int_gemm writes it
+  std::vector<uint8_t> col;    // int linear: int_gemm column buffer
+};
+
 }  // namespace
 
+// What a layer keeps: its plan, prepared weights and fusions; read-only
+// during a forward, shared by the chunk workers.
 struct PackedModel::Layer {
   const LayerSpec* L = nullptr;
   PackedLayer plan;
-  Value own;
-  Value* out = nullptr;  // own, or the input's value for a layer that passes it on
   // Fusions (same float ops in the same order, one pass instead of two):
   // an unfolded int layer computes its only reader's batch norm (bn_next);
   // a float batch norm or add whose only reader is a quantizing qact writes
@@ -52,7 +72,7 @@ struct PackedModel::Layer {
   // And a residual block's int layer whose batch norm feeds only such an
   // add writes the add's codes itself (add_next, when the add's other input,
   // add_other, is computed before the int layer); the add then passes the
-  // int layer's value on (computed_by).
+  // int layer's value on (computed_by, the int layer's index).
   Layer* bn_next = nullptr;
   Layer* add_next = nullptr;
   int add_other = -1;
@@ -60,32 +80,30 @@ struct PackedModel::Layer {
   // integer thresholds on (A, shortcut code) (quant/residual_thresholds.h).
   ResidualThresholds residual;
   bool has_residual = false;
-  const Layer* computed_by = nullptr;
+  int computed_by = -1;
   bool quantize_out = false;
   bool relu_out = false;  // a float batch norm that also applies the ReLU after it
   bool absorbed = false;
   // int_layer
   std::unique_ptr<IntConv> iconv;      // conv
   IntGemmWeights gemm;                 // linear
-  std::vector<int32_t> acc;            // linear: (N, C) accumulators
-  std::vector<int32_t> acc_t;          // linear: (C, ldn) as int_gemm writes it
-  std::vector<uint8_t> col;            // linear: int_gemm column buffer
   ActThresholds th;                    // folded
   std::vector<float> acc_scale;        // unfolded: (C)
   std::vector<float> bias;             // unfolded int_layer: (C) or empty
-  // float conv/linear (float_layer, float_q_layer)
-  std::unique_ptr<Conv2d> conv;
-  std::unique_ptr<Linear> linear;
+  // float conv/linear (float_layer, float_q_layer): the weights; each
+  // worker has its own Conv2d / Linear (LayerState)
+  bool float_conv = false, float_linear = false;
   Var weight, bias_var;
   // batch norm: (C) each
   std::vector<float> bn_mean, bn_scale, bn_shift;
-  // float ops
-  std::unique_ptr<MaxPool2d> maxpool;
-  std::unique_ptr<AvgPool2d> avgpool;
-  std::unique_ptr<GlobalAvgPool> gap;
-  std::unique_ptr<Add> add;
-  Var deq_a, deq_b;  // inputs dequantized from codes
   int64_t resident = 0;
+};
+
+// One worker's states: the input of its chunk and every layer's state.
+struct PackedModel::Worker {
+  Value input;
+  std::vector<LayerState> s;
+  Value boundary;  // worker 0: the chunks' values of layer tail_begin_ - 1, gathered (N, ...)
 };
 
 namespace {
@@ -349,15 +367,16 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       }
       if (L.bias) l->bias = floats(st, name + ".bias");
       if (pl.role == PackedRole::int_layer) {
-        const IntKernel kernel = preferred_int_kernel(k, abits_);
         if (L.type == LayerType::conv) {
           IntConvGeom g;
           g.IC = L.in_shape[0], g.OC = C, g.KH = L.kernel_h, g.KW = L.kernel_w;
           g.SH = L.stride_h, g.SW = L.stride_w, g.PH = L.pad_h, g.PW = L.pad_w, g.groups = L.groups;
-          l->iconv = std::make_unique<IntConv>(g, q.data(), k, abits_, kernel);
+          l->iconv =
+              std::make_unique<IntConv>(g, q.data(), k, abits_, preferred_conv_kernel(g, L.in_shape[2], k, abits_));
           l->resident += l->iconv->resident_bytes();
         } else {
-          l->gemm = prepare_int_gemm(q.data(), C, L.in_shape[0], k, abits_, kernel);
+          l->gemm = prepare_int_gemm(q.data(), C, L.in_shape[0], k, abits_,
+                                     preferred_int_kernel(k, abits_, L.in_shape[0]));
           l->resident += l->gemm.resident_bytes();
         }
         if (pl.folded) {
@@ -409,15 +428,8 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       l->resident += 4 * (l->weight.data.numel() + l->bias_var.data.numel());
     }
     if (L.has_weights() && pl.role != PackedRole::int_layer) {
-      if (L.type == LayerType::conv) {
-        Conv2dParams p;
-        p.in_channels = L.in_shape[0], p.out_channels = L.out_channels;
-        p.kernel_h = L.kernel_h, p.kernel_w = L.kernel_w, p.stride_h = L.stride_h, p.stride_w = L.stride_w;
-        p.pad_h = L.pad_h, p.pad_w = L.pad_w, p.groups = L.groups;
-        l->conv = std::make_unique<Conv2d>(p);
-      } else {
-        l->linear = std::make_unique<Linear>();
-      }
+      l->float_conv = L.type == LayerType::conv;
+      l->float_linear = !l->float_conv;
     }
     if (L.type == LayerType::batchnorm && pl.role == PackedRole::float_layer) {
       l->bn_mean = floats(st, name + ".mean");
@@ -425,10 +437,6 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       l->bn_shift = floats(st, name + ".shift");
       l->resident += 12 * int64_t(l->bn_mean.size());
     }
-    if (L.type == LayerType::maxpool) l->maxpool = std::make_unique<MaxPool2d>(L.kernel_h, L.stride_h, L.pad_h);
-    if (L.type == LayerType::avgpool) l->avgpool = std::make_unique<AvgPool2d>(L.kernel_h, L.stride_h, L.pad_h);
-    if (L.type == LayerType::globalavgpool) l->gap = std::make_unique<GlobalAvgPool>();
-    if (L.type == LayerType::add) l->add = std::make_unique<Add>();
     layers_.push_back(std::move(l));
   }
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -480,7 +488,7 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
     if (other >= int(i) || other == bn_index) continue;  // not computed yet when the int layer runs
     l.add_next = &add;
     l.add_other = other;
-    add.computed_by = &l;
+    add.computed_by = int(i);
     if (abits_ <= 4 && l.L->type == LayerType::conv) {
       const LayerSpec& L = *l.L;
       const int64_t C = L.out_shape[0], K = L.in_shape[0] / L.groups * L.kernel_h * L.kernel_w;
@@ -496,6 +504,17 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
       }
     }
   }
+  // Chunks: from the input up to the first linear layer (the convolutions,
+  // whose activations are large), when the layers after it read only it and
+  // their own values and no fusion crosses it; the linear layers run on the
+  // whole batch (an int linear layer's GEMM columns are the batch's images).
+  for (size_t i = 1; i < layers_.size() && !tail_begin_; ++i)
+    if (spec_.layers[i].type == LayerType::linear) tail_begin_ = i;
+  for (size_t j = tail_begin_; tail_begin_ && j < layers_.size(); ++j) {
+    bool ok = !layers_[j]->absorbed && layers_[j]->computed_by < 0;
+    for (int in : spec_.layers[j].inputs) ok = ok && in >= int(tail_begin_) - 1;
+    if (!ok) tail_begin_ = 0;
+  }
 }
 
 int64_t PackedModel::resident_weight_bytes() const {
@@ -504,19 +523,107 @@ int64_t PackedModel::resident_weight_bytes() const {
   return sum;
 }
 
+// The float ops of layer l, for one worker (each worker's ops keep their own
+// outputs and workspaces).
+void make_ops(const Layer& l, LayerState& st) {
+  const LayerSpec& L = *l.L;
+  if (l.float_conv) {
+    Conv2dParams p;
+    p.in_channels = L.in_shape[0], p.out_channels = L.out_channels;
+    p.kernel_h = L.kernel_h, p.kernel_w = L.kernel_w, p.stride_h = L.stride_h, p.stride_w = L.stride_w;
+    p.pad_h = L.pad_h, p.pad_w = L.pad_w, p.groups = L.groups;
+    st.conv = std::make_unique<Conv2d>(p);
+  }
+  if (l.float_linear) st.linear = std::make_unique<Linear>();
+  if (L.type == LayerType::maxpool) st.maxpool = std::make_unique<MaxPool2d>(L.kernel_h, L.stride_h, L.pad_h);
+  if (L.type == LayerType::avgpool) st.avgpool = std::make_unique<AvgPool2d>(L.kernel_h, L.stride_h, L.pad_h);
+  if (L.type == LayerType::globalavgpool) st.gap = std::make_unique<GlobalAvgPool>();
+  if (L.type == LayerType::add) st.add = std::make_unique<Add>();
+}
+
+PackedModel::Worker& PackedModel::worker(int t) {
+  while (int(workers_.size()) <= t) {
+    auto w = std::make_unique<Worker>();
+    w->s.resize(layers_.size());
+    for (size_t i = 0; i < layers_.size(); ++i) make_ops(*layers_[i], w->s[i]);
+    workers_.push_back(std::move(w));
+  }
+  return *workers_[t];
+}
+
 const Tensor& PackedModel::forward(const Tensor& x) {
   check(x.ndim() == 4 && x.dim(1) == spec_.input[0] && x.dim(2) == spec_.input[1] && x.dim(3) == spec_.input[2],
         spec_.name, " (packed): input ", shape_str(x.shape()), " does not match the model's (N, ", spec_.input[0],
         ", ", spec_.input[1], ", ", spec_.input[2], ")");
-  const int64_t N = x.dim(0);
+  const int64_t N = x.dim(0), image = x.numel() / std::max<int64_t>(N, 1);
+  const int T = num_threads();
+  // Chunks of about chunk_images_ images, as many per thread; fewer images
+  // than threads: one chunk, the layers' own loops parallel.
+  int64_t chunks = tail_begin_ > 0 && chunk_images_ > 0 ? (N + chunk_images_ - 1) / chunk_images_ : 1;
+  chunks = (chunks + T - 1) / T * T;
+  if (chunks > N) chunks = N < T ? 1 : N;
+  const size_t all = layers_.size();
+  if (chunks <= 1) {
+    Worker& w = worker(0);
+    w.input.own.data.copy_from(x);
+    run_layers(w, 0, all, nullptr);
+    const Value& last = *w.s[all - 1].out;
+    check(!last.codes, spec_.name, ": the last layer must output float logits");
+    return last.f->data;
+  }
+  // Layers [0, tail_begin_) chunk by chunk, each chunk on one thread with
+  // its worker's buffers; the chunks' values of layer tail_begin_ - 1 are
+  // gathered into worker 0's `boundary`, from which the tail runs on the whole batch.
+  for (int t = 0; t < T; ++t) worker(t);
+  Worker& w0 = *workers_[0];
+  const int b = int(tail_begin_) - 1;
+  const LayerSpec& B = spec_.layers[b];
+  Shape bs{N};
+  bs.append(B.out_shape.begin(), B.out_shape.end());
+  const int64_t per = shape_numel(B.out_shape);
+  w0.boundary.shape = bs;
+  w0.boundary.q.resize(N * per);  // the boundary holds codes or floats: room for either
+  w0.boundary.own.data.resize(bs);
+  w0.boundary.f = &w0.boundary.own;
+  parallel_for(chunks, true, [&](int64_t c) {
+    int64_t n0, n1;
+    split_range(N, int(chunks), int(c), n0, n1);
+    Worker& w = *workers_[thread_index()];
+    Shape xs = x.shape();
+    xs[0] = n1 - n0;
+    w.input.own.data.resize(xs);
+    std::memcpy(w.input.own.data.data(), x.data() + n0 * image, sizeof(float) * (n1 - n0) * image);
+    run_layers(w, 0, tail_begin_, nullptr);
+    const Value& v = *w.s[b].out;
+    if (v.codes)
+      std::memcpy(w0.boundary.q.data() + n0 * per, v.q.data(), (n1 - n0) * per);
+    else
+      std::memcpy(w0.boundary.own.data.data() + n0 * per, v.f->data.data(), sizeof(float) * (n1 - n0) * per);
+  });
+  w0.boundary.codes = w0.s[b].out->codes;  // the same in every chunk
+  run_layers(w0, tail_begin_, all, &w0.boundary);
+  const Value& last = *w0.s[all - 1].out;
+  check(!last.codes, spec_.name, ": the last layer must output float logits");
+  return last.f->data;
+}
+
+// Layers [first, last) of a forward on worker w: its input (layer -1) is
+// w.input, layer first - 1's value is *before when given (the gathered
+// boundary), other values are w's.
+void PackedModel::run_layers(Worker& w, size_t first, size_t last, Value* before) {
+  const int64_t N = before ? before->shape[0] : w.input.own.data.dim(0);
   const float P = abits_ < 32 ? static_cast<float>((1 << abits_) - 1) : 1.0f;
   Tape tape;
   tape.set_recording(false);
-  Value input;
-  input.own.data.copy_from(x);
+  Value& input = w.input;
   input.f = &input.own;
-  input.shape = x.shape();
-  auto value = [&](int i) -> Value& { return i < 0 ? input : *layers_[i]->out; };
+  input.codes = false;
+  input.shape = input.own.data.shape();
+  auto value = [&](int i) -> Value& {
+    if (i < 0) return input;
+    if (before && i == int(first) - 1) return *before;
+    return *w.s[i].out;
+  };
   auto as_float = [&](Value& v, Var& scratch) -> Var& {
     if (!v.codes) return *v.f;
     dequantize(v, scratch, P);
@@ -527,14 +634,19 @@ const Tensor& PackedModel::forward(const Tensor& x) {
     s.append(per_sample.begin(), per_sample.end());
     return s;
   };
+  // The profiler's table is not thread-safe: inside chunks, only thread 0's
+  // layers are timed (the other threads run the same layers on their chunks).
+  const bool profile = thread_index() == 0;
 
-  for (auto& lp : layers_) {
-    Layer& l = *lp;
+  for (size_t li = first; li < last; ++li) {
+    Layer& l = *layers_[li];
+    LayerState& st = w.s[li];
     const LayerSpec& L = *l.L;
     Value& a = value(L.inputs[0]);
-    Value& o = l.own;
-    l.out = &o;
-    ProfileScope scope(layer_type_name(L.type), packed_role_name(l.plan.role));
+    Value& o = st.own;
+    st.out = &o;
+    std::optional<ProfileScope> scope;
+    if (profile) scope.emplace(layer_type_name(L.type), packed_role_name(l.plan.role));
     o.shape = batched(L.out_shape);
     switch (l.plan.role) {
       case PackedRole::int_layer: {
@@ -570,14 +682,14 @@ const Tensor& PackedModel::forward(const Tensor& x) {
                            [&](int64_t n, const int32_t* A) { finish(A, n, 1, HW); });
         } else {
           const int64_t K = L.in_shape[0], ldn = int_gemm_ldn(N);
-          l.col.resize(int_gemm_col_bytes(l.gemm, ldn));
-          pack_int_gemm_cols(l.gemm, a.q.data(), 1, K, N, l.col.data(), ldn);
-          l.acc_t.resize(C * ldn);
-          int_gemm(l.gemm, l.col.data(), ldn, N, l.acc_t.data(), ldn);
-          l.acc.resize(N * C);
+          st.col.resize(int_gemm_col_bytes(l.gemm, ldn));
+          pack_int_gemm_cols(l.gemm, a.q.data(), 1, K, N, st.col.data(), ldn);
+          st.acc_t.resize(C * ldn);
+          int_gemm(l.gemm, st.col.data(), ldn, N, st.acc_t.data(), ldn);
+          st.acc.resize(N * C);
           for (int64_t m = 0; m < C; ++m)
-            for (int64_t j = 0; j < N; ++j) l.acc[j * C + m] = l.acc_t[m * ldn + j];
-          finish(l.acc.data(), 0, N, 1);
+            for (int64_t j = 0; j < N; ++j) st.acc[j * C + m] = st.acc_t[m * ldn + j];
+          finish(st.acc.data(), 0, N, 1);
         }
         break;
       }
@@ -587,17 +699,17 @@ const Tensor& PackedModel::forward(const Tensor& x) {
         switch (L.type) {
           case LayerType::conv:
           case LayerType::linear: {
-            Var& xin = as_float(a, l.deq_a);
+            Var& xin = as_float(a, st.deq_a);
             Var* b = L.bias ? &l.bias_var : nullptr;
-            o.f = l.conv ? &l.conv->forward(xin, l.weight, b, tape) : &l.linear->forward(xin, l.weight, b, tape);
+            o.f = st.conv ? &st.conv->forward(xin, l.weight, b, tape) : &st.linear->forward(xin, l.weight, b, tape);
             break;
           }
           case LayerType::batchnorm: {
             if (l.absorbed) {  // computed by the int layer before it
-              l.out = &a;
+              st.out = &a;
               break;
             }
-            const Tensor& xin = as_float(a, l.deq_a).data;
+            const Tensor& xin = as_float(a, st.deq_a).data;
             const int64_t C = xin.dim(1), HW = xin.numel() / (N * C);
             const float* xp = xin.data();
             float* yp = nullptr;
@@ -633,32 +745,32 @@ const Tensor& PackedModel::forward(const Tensor& x) {
           case LayerType::qact:  // abits 32: a ReLU
           case LayerType::relu: {
             if (l.absorbed) {  // the batch norm before it applied it
-              l.out = &a;
+              st.out = &a;
               break;
             }
-            const Tensor& xin = as_float(a, l.deq_a).data;
+            const Tensor& xin = as_float(a, st.deq_a).data;
             o.own.data.resize(xin.shape());
             for (int64_t i = 0; i < xin.numel(); ++i) o.own.data[i] = xin[i] > 0.0f ? xin[i] : 0.0f;
             o.f = &o.own;
             break;
           }
           case LayerType::clamp: {
-            const Tensor& xin = as_float(a, l.deq_a).data;
+            const Tensor& xin = as_float(a, st.deq_a).data;
             o.own.data.resize(xin.shape());
             for (int64_t i = 0; i < xin.numel(); ++i) o.own.data[i] = std::min(std::max(xin[i], L.lo), L.hi);
             o.f = &o.own;
             break;
           }
-          case LayerType::avgpool: o.f = &l.avgpool->forward(as_float(a, l.deq_a), tape); break;
-          case LayerType::globalavgpool: o.f = &l.gap->forward(as_float(a, l.deq_a), tape); break;
+          case LayerType::avgpool: o.f = &st.avgpool->forward(as_float(a, st.deq_a), tape); break;
+          case LayerType::globalavgpool: o.f = &st.gap->forward(as_float(a, st.deq_a), tape); break;
           case LayerType::add: {
-            if (l.computed_by) {  // the int layer of the branch wrote the codes
-              l.out = l.computed_by->out;
+            if (l.computed_by >= 0) {  // the int layer of the branch wrote the codes
+              st.out = w.s[l.computed_by].out;
               break;
             }
             Value& vb = value(L.inputs[1]);
             if (!l.quantize_out) {
-              o.f = &l.add->forward(as_float(a, l.deq_a), as_float(vb, l.deq_b), tape);
+              o.f = &st.add->forward(as_float(a, st.deq_a), as_float(vb, st.deq_b), tape);
               break;
             }
             // The qact after it, in the same pass: codes of a + b, each input
@@ -682,7 +794,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
         break;
       case PackedRole::quantize: {
         if (l.absorbed) {  // the batch norm or add before it wrote the codes
-          l.out = &a;
+          st.out = &a;
           break;
         }
         const Tensor& xin = a.f->data;
@@ -692,7 +804,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
         break;
       }
       case PackedRole::folded_bn:
-      case PackedRole::folded_act: l.out = &a; break;  // the conv before computed the codes
+      case PackedRole::folded_act: st.out = &a; break;  // the conv before computed the codes
       case PackedRole::same:
         switch (L.type) {
           case LayerType::maxpool:
@@ -709,7 +821,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
               });
             } else {
               o.codes = false;
-              o.f = &l.maxpool->forward(*a.f, tape);
+              o.f = &st.maxpool->forward(*a.f, tape);
             }
             break;
           case LayerType::flatten:
@@ -724,7 +836,7 @@ const Tensor& PackedModel::forward(const Tensor& x) {
             break;
           case LayerType::relu:
             if (l.absorbed) {  // the batch norm before it applied it
-              l.out = &a;
+              st.out = &a;
               break;
             }
             if (!a.codes) {
@@ -737,16 +849,13 @@ const Tensor& PackedModel::forward(const Tensor& x) {
               o.f = &o.own;
               break;
             }
-            l.out = &a;  // codes are >= 0
+            st.out = &a;  // codes are >= 0
             break;
-          default: l.out = &a; break;  // dropout (eval), a qact on codes of the same bits
+          default: st.out = &a; break;  // dropout (eval), a qact on codes of the same bits
         }
         break;
     }
   }
-  Value& last = *layers_.back()->out;
-  check(!last.codes, spec_.name, ": the last layer must output float logits");
-  return last.f->data;
 }
 
 }  // namespace taper

@@ -63,6 +63,12 @@ class PackedModel {
   PackedModel& operator=(const PackedModel&) = delete;
 
   // x (N, C, H, W), normalized as the model was trained -> logits (N, classes).
+  // A batch of at least as many images as threads runs in chunks of about
+  // kChunkImages images, each chunk through the convolutional layers on one
+  // thread (its activations stay in that core's cache from layer to layer,
+  // and the threads meet once per forward instead of once per layer); the
+  // layers from the first linear one on then run on the whole batch. Every
+  // op is per image, so an image's logits are the same bits in any batch.
   const Tensor& forward(const Tensor& x);
 
   const ModelSpec& spec() const { return spec_; }
@@ -74,16 +80,36 @@ class PackedModel {
   // Bytes of weights, thresholds and float parameters the engine keeps
   // (the kernels' prepared layouts: docs/packed-format.md, "Resident weight memory").
   int64_t resident_weight_bytes() const;
+  // How many layers, from the input on, run chunk by chunk (0: the whole
+  // batch goes through every layer at once; see forward).
+  size_t chunked_layers() const { return tail_begin_; }
+  // Images per chunk (default kChunkImages); 0 runs every layer on the
+  // whole batch, as one chunk.
+  void set_chunk_images(int64_t n) { chunk_images_ = n; }
 
-  struct Layer;  // models/packed_model.cpp
+  struct Layer;   // models/packed_model.cpp
+  struct Value;
+  struct Worker;
 
  private:
+  // A batch runs in chunks of about this many images (the engine's
+  // activations of a chunk stay in the cache from one layer to the next),
+  // the chunks split over the threads.
+  static constexpr int64_t kChunkImages = 8;
+  Worker& worker(int t);  // worker t's buffers, made on first use
+  void run_layers(Worker& w, size_t first, size_t last, Value* before);
+
   ModelSpec spec_;
   std::string wbits_;
   int abits_ = 32;
   std::vector<double> mean_, std_;
   std::map<std::string, std::string> metadata_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  // Layers [0, tail_begin_) run chunk by chunk, the rest on the whole batch
+  // (0: no chunks, see the constructor).
+  size_t tail_begin_ = 0;
+  int64_t chunk_images_ = kChunkImages;
+  std::vector<std::unique_ptr<Worker>> workers_;  // one per thread
 };
 
 }  // namespace taper

@@ -3,11 +3,13 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "quant/cpu_features.h"
+#include "quant/dot_implicit.h"
 #include "quant/pack.h"
 
 namespace taper {
@@ -46,6 +48,28 @@ void conv_codes_ref(const IntConvGeom& g, const uint8_t* q, int wbits, const uin
               }
           A[((n * g.OC + o) * OH + i) * OW + j] = a;
         }
+}
+
+namespace {
+
+// The dot path reads columns straight from the word image (dot_implicit)
+// for stride-1 outputs at least this wide: it computes Wp - OW widened
+// columns per output row and drops them (22% more work at 7 wide with a
+// 3x3 kernel), and still beats im2col there: at vgg7-fmnist's 7x7 layers
+// dot ran 4.0-4.2x the float conv reading the word image, 3.4-3.8x on
+// im2col; at resnet20's 8x8 ones 3.7-3.8x against 3.5-3.9x
+// (docs/benchmarks.md). Narrower outputs were not measured.
+constexpr int64_t kImplicitMinWidth = 7;
+
+}  // namespace
+
+bool dot_reads_words(const IntConvGeom& g, int64_t W, int wbits) {
+  return g.SH == 1 && g.SW == 1 && wbits <= 7 && g.out_w(W) >= kImplicitMinWidth;
+}
+
+IntKernel preferred_conv_kernel(const IntConvGeom& g, int64_t W, int wbits, int abits) {
+  const IntKernel k = preferred_int_kernel(wbits, abits, g.IC / g.groups * g.KH * g.KW);
+  return k == IntKernel::bitplane && wbits * abits > 2 && dot_reads_words(g, W, wbits) ? IntKernel::dot : k;
 }
 
 IntConv::IntConv(const IntConvGeom& g, const uint8_t* q, int wbits, int abits, IntKernel kernel)
@@ -295,64 +319,102 @@ void im2col_copy_words(const Word* xp, int64_t C, int64_t Hp, int64_t Wp, int64_
 // Per-thread workspaces, reused across calls.
 struct Workspace {
   std::vector<uint8_t> padded, zeros, col, planes;
-  std::vector<uint64_t> wpadded, wplane;
+  std::vector<uint64_t> wpadded;
+  std::vector<int64_t> off;  // dot_implicit's group offsets
+  // The layout whose border wpadded holds zeros in (see bordered): its
+  // writers touch only the interior, so the next image of that layout
+  // needs no zeroing.
+  std::array<int64_t, 10> border_layout{};
 };
 Workspace& workspace() {
   thread_local Workspace ws;
   return ws;
 }
 
+// Zeroes the border of `planes` planes (Hp, Wp) whose (H, W) interior at
+// (PH, PW) the caller writes, and `tail` elements after the last plane.
+template <typename Word>
+void zero_border(Word* out, int64_t planes, int64_t Hp, int64_t Wp, int64_t PH, int64_t PW, int64_t H, int64_t W,
+                 int64_t tail);
+
+// ws.wpadded as `planes` planes (Hp, Wp) of Word with a zero border around
+// an (H, W) interior at (PH, PW), and `tail` zero elements after them: the
+// border is zeroed only when the layout differs from the last one built in
+// this buffer (a conv calls this for every image, and the layers of a stage
+// share a layout).
+template <typename Word>
+Word* bordered(Workspace& ws, int64_t planes, int64_t Hp, int64_t Wp, int64_t PH, int64_t PW, int64_t H, int64_t W,
+               int64_t tail) {
+  ws.wpadded.resize((planes * Hp * Wp * int64_t(sizeof(Word)) + tail * int64_t(sizeof(Word)) + 7) / 8);
+  Word* out = reinterpret_cast<Word*>(ws.wpadded.data());
+  const std::array<int64_t, 10> layout = {int64_t(sizeof(Word)), planes, Hp, Wp, PH, PW, H, W, tail,
+                                          reinterpret_cast<int64_t>(out)};
+  if (ws.border_layout != layout) {
+    zero_border(out, planes, Hp, Wp, PH, PW, H, W, tail);
+    ws.border_layout = layout;
+  }
+  return out;
+}
+
+template <typename Word>
+void zero_border(Word* out, int64_t planes, int64_t Hp, int64_t Wp, int64_t PH, int64_t PW, int64_t H, int64_t W,
+                 int64_t tail) {
+  const int64_t plane = Hp * Wp;
+  for (int64_t p = 0; p < planes; ++p) {
+    Word* o = out + p * plane;
+    std::fill(o, o + PH * Wp + PW, Word(0));  // top rows, and the first row's left border
+    for (int64_t h = PH; h < PH + H; ++h)      // right border of row h, left border of row h + 1 (if any)
+      std::fill(o + h * Wp + PW + W, o + std::min((h + 1) * Wp + PW, plane), Word(0));
+    std::fill(o + std::min((PH + H) * Wp + PW, plane), o + plane, Word(0));  // the rest of the bottom rows
+  }
+  std::fill(out + planes * Hp * Wp, out + planes * Hp * Wp + tail, Word(0));
+}
+
 // Word planes of an image's codes xg (ICg, H, W): (a, nw, Hp, Wp) elements
 // of type Word (B = 8 sizeof(Word) bits), zero border of (PH, PW), bit b of
 // element w = bit l of the code of channel B w + b. Each element is built
 // from sizeof(Word) byte planes over the whole H x W image (long vector
-// loops), then copied row by row into the border. Returns ws.wpadded.
+// loops), interleaved row by row into the border. Returns ws.wpadded.
 template <typename Word>
 const Word* build_word_planes(const uint8_t* xg, int64_t nw, int64_t H, int64_t W, int a, int64_t PH,
                               int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
   constexpr int R = sizeof(Word);  // byte planes per element
   const bool avx512 = use_avx512_kernels();
   const int64_t HW = H * W;
-  ws.wpadded.assign((a * nw * Hp * Wp * R + 7) / 8, 0);
-  Word* out = reinterpret_cast<Word*>(ws.wpadded.data());
+  Word* out = bordered<Word>(ws, a * nw, Hp, Wp, PH, PW, H, W, 0);
   ws.planes.resize(R * HW);
-  ws.wplane.resize(HW);
-  Word* row = reinterpret_cast<Word*>(ws.wplane.data());
   for (int l = 0; l < a; ++l)
     for (int64_t w = 0; w < nw; ++w) {
-      const uint8_t* bytes[R];
       for (int b8 = 0; b8 < R; ++b8) {
         const uint8_t* src[8];
         for (int b = 0; b < 8; ++b) src[b] = xg + (8 * R * w + 8 * b8 + b) * HW;
         to_bit_plane(src, l, &ws.planes[b8 * HW], HW, avx512);
-        bytes[b8] = &ws.planes[b8 * HW];
       }
-      interleave<R, uint8_t, Word>(bytes, row, HW, avx512);
-      for (int64_t h = 0; h < H; ++h)
-        std::memcpy(out + ((l * nw + w) * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(Word));
+      for (int64_t h = 0; h < H; ++h) {
+        const uint8_t* bytes[R];
+        for (int b8 = 0; b8 < R; ++b8) bytes[b8] = &ws.planes[b8 * HW + h * W];
+        interleave<R, uint8_t, Word>(bytes, out + ((l * nw + w) * Hp + h + PH) * Wp + PW, W, avx512);
+      }
     }
   return out;
 }
 
 // Channel-block words of an image's codes xg (C, H, W): (CB, Hp, Wp) 32-bit
 // words, CB = ceil(C / 4), zero border of (PH, PW), byte i of word cb = the
-// code of channel 4 cb + i (0 past C). Each block is interleaved over the
-// whole H x W image (long vector loops), then copied row by row into the
-// border. Returns ws.wpadded.
+// code of channel 4 cb + i (0 past C), interleaved row by row into the
+// border, and 16 zero words after it (dot_implicit reads up to 15 words
+// past the last output column). Returns ws.wpadded.
 const uint32_t* build_code_words(const uint8_t* xg, int64_t C, int64_t CB, int64_t H, int64_t W, int64_t PH,
                                  int64_t PW, int64_t Hp, int64_t Wp, Workspace& ws) {
   const bool avx512 = use_avx512_kernels();
   const int64_t HW = H * W;
-  ws.wpadded.assign((CB * Hp * Wp + 1) / 2, 0);
-  uint32_t* out = reinterpret_cast<uint32_t*>(ws.wpadded.data());
-  ws.wplane.resize((HW + 1) / 2);
-  uint32_t* row = reinterpret_cast<uint32_t*>(ws.wplane.data());
-  for (int64_t cb = 0; cb < CB; ++cb) {
-    const uint8_t* src[4];
-    for (int i = 0; i < 4; ++i) src[i] = 4 * cb + i < C ? xg + (4 * cb + i) * HW : ws.zeros.data();
-    interleave<4, uint8_t, uint32_t>(src, row, HW, avx512);
-    for (int64_t h = 0; h < H; ++h) std::memcpy(out + (cb * Hp + h + PH) * Wp + PW, row + h * W, W * sizeof(uint32_t));
-  }
+  uint32_t* out = bordered<uint32_t>(ws, CB, Hp, Wp, PH, PW, H, W, 16);
+  for (int64_t cb = 0; cb < CB; ++cb)
+    for (int64_t h = 0; h < H; ++h) {
+      const uint8_t* src[4];
+      for (int i = 0; i < 4; ++i) src[i] = 4 * cb + i < C ? xg + (4 * cb + i) * HW + h * W : ws.zeros.data();
+      interleave<4, uint8_t, uint32_t>(src, out + (cb * Hp + h + PH) * Wp + PW, W, avx512);
+    }
   return out;
 }
 
@@ -379,6 +441,16 @@ void IntConv::forward_image(const uint8_t* x, int64_t H, int64_t W, int32_t* A) 
       // images; col4 row (cb, kh, kw) is then word plane cb shifted by
       // (kh, kw): im2col copies rows of words.
       const uint32_t* words = build_code_words(xg, ICg_, CBg_, H, W, g.PH, g.PW, Hp, Wp, ws);
+      if (dot_reads_words(g, W, wbits_) && use_avx512_kernels()) {
+        // Stride 1: no column buffer; the GEMM reads the words at offset
+        // (cb Hp + kh) Wp + kw from output column oh Wp + ow (quant/dot_implicit.h).
+        ws.off.resize(CBg_ * g.KH * g.KW);
+        for (int64_t cb = 0; cb < CBg_; ++cb)
+          for (int64_t kh = 0; kh < g.KH; ++kh)
+            for (int64_t kw = 0; kw < g.KW; ++kw) ws.off[(cb * g.KH + kh) * g.KW + kw] = (cb * Hp + kh) * Wp + kw;
+        dot_implicit(w, words, ws.off.data(), (OH - 1) * Wp + OW, Wp, OW, A + gr * OCg_ * OHW, OHW);
+        continue;
+      }
       im2col_copy_words<uint32_t>(words, CBg_, Hp, Wp, g.KH, g.KW, g.SH, g.SW, OH, OW,
                                   reinterpret_cast<uint32_t*>(ws.col.data()), ldn, ldn);
     } else if (block_ > 8) {

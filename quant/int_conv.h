@@ -84,6 +84,18 @@ class IntConv {
   std::vector<IntGemmWeights> w_;      // one per group
 };
 
+// The kernel that is faster for this conv on inputs W wide (quant/int_gemm.h,
+// preferred_int_kernel, with K = IC/groups KH KW), except that a stride-1
+// dot conv at least 7 wide reads its columns straight from the word image
+// (quant/dot_implicit.h), which makes dot the faster one for w2a2 there too
+// (resnet20's 32x32 stage: 3.4x the float conv on dot, 2.6x on bit planes;
+// docs/benchmarks.md).
+IntKernel preferred_conv_kernel(const IntConvGeom& g, int64_t W, int wbits, int abits);
+// Whether the dot path of this conv reads columns straight from the word
+// image (stride 1, at most 7-bit weights, output at least 7 wide; on
+// AVX-512 only, checked when it runs).
+bool dot_reads_words(const IntConvGeom& g, int64_t W, int wbits);
+
 // Scalar reference: the formula above, seven plain loops.
 void conv_codes_ref(const IntConvGeom& g, const uint8_t* q, int wbits, const uint8_t* x, int64_t N, int64_t H,
                     int64_t W, int32_t* A);

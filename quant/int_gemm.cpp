@@ -9,32 +9,45 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "quant/avx512_tile.h"
 #include "quant/cpu_features.h"
 #include "quant/pack.h"
 
-#define TAPER_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vpopcntdq")))
+// (TAPER_AVX512, TAPER_UNROLL: quant/avx512_tile.h.) GCC's partial redundancy elimination, in the bitplane tiles, keeps
+// values across the K loop's iterations that push the accumulators out of
+// the registers (bitplane_tile_kba32<1, 2, 8>: 80 hot-loop instructions with
+// it, 63 without); the dot tile needs it (its accumulators stay in registers
+// only with it).
+#if defined(__GNUC__) && !defined(__clang__)
+#define TAPER_NO_PRE __attribute__((optimize("no-tree-pre")))
+#else
+#define TAPER_NO_PRE
+#endif
 
 namespace taper {
 
-IntKernel preferred_int_kernel(int wbits, int abits) {
+IntKernel preferred_int_kernel(int wbits, int abits, int64_t K) {
   // Per 512 products the bit planes cost wbits * abits (AND, POPCNT, add)
-  // triples on two vector ports, vpdpbusd 8 instructions on one port.
-  return wbits * abits <= 4 ? IntKernel::bitplane : IntKernel::dot;
+  // triples on two vector ports, vpdpbusd 8 instructions on one port; at
+  // small K the dot tile's fixed costs weigh more (int_gemm.h).
+  const int pairs = wbits * abits;
+  return pairs <= 2 || (pairs <= 4 && K < 256) ? IntKernel::bitplane : IntKernel::dot;
 }
 
 const char* int_kernel_label(IntKernel k) { return k == IntKernel::dot ? "dot" : "bitplane"; }
 
 namespace {
 
-// Weight bit planes in words of Word: dst[(m * k + b) * KW + r / bits]
-// bit (r % bits) = bit b of q[m][r], bits = 8 sizeof(Word).
+// Weight bit planes in words of Word (the wq layout of int_gemm.h):
+// dst[weight_word(w, m, b, r / bits)] bit (r % bits) = bit b of q[m][r],
+// bits = 8 sizeof(Word).
 template <typename Word>
-void fill_weight_planes(const uint8_t* codes, int64_t M, int64_t K, int wbits, int64_t KW, Word* dst) {
+void fill_weight_planes(const IntGemmWeights& w, const uint8_t* codes, Word* dst) {
   constexpr int bits = 8 * sizeof(Word);
-  for (int64_t m = 0; m < M; ++m)
-    for (int i = 0; i < wbits; ++i)
-      for (int64_t r = 0; r < K; ++r)
-        dst[(m * wbits + i) * KW + r / bits] |= Word((codes[m * K + r] >> i) & 1) << (r % bits);
+  for (int64_t m = 0; m < w.M; ++m)
+    for (int i = 0; i < w.wbits; ++i)
+      for (int64_t r = 0; r < w.K; ++r)
+        dst[weight_word(w, m, i, r / bits)] |= Word((codes[m * w.K + r] >> i) & 1) << (r % bits);
 }
 
 // Column bit planes in words of Word (the colq layout of int_gemm.h).
@@ -75,10 +88,11 @@ IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int 
     // a specialized tile; 64-bit words otherwise.
     w.word = wbits * abits <= 4 && K % 64 != 0 && K % 64 <= 32 ? 32 : 64;
     w.KW = (K + w.word - 1) / w.word;
+    w.tile_rows = bitplane_tile_rows(wbits, abits, w.word);
     const int64_t words = M * wbits * w.KW;
     w.wq.assign(w.word == 64 ? words : (words + 1) / 2, 0);
-    if (w.word == 64) fill_weight_planes(codes, M, K, wbits, w.KW, w.wq.data());
-    else fill_weight_planes(codes, M, K, wbits, w.KW, reinterpret_cast<uint32_t*>(w.wq.data()));
+    if (w.word == 64) fill_weight_planes(w, codes, w.wq.data());
+    else fill_weight_planes(w, codes, reinterpret_cast<uint32_t*>(w.wq.data()));
   }
   return w;
 }
@@ -211,10 +225,9 @@ void bitplane_portable_words(const IntGemmWeights& w, const uint8_t* col, int64_
   for (int64_t m = m0; m < m1; ++m) {
     std::fill(acc.begin(), acc.end(), 0);
     for (int i = 0; i < w.wbits; ++i) {
-      const Word* wm = wq + (m * w.wbits + i) * w.KW;
       for (int64_t c = 0; c < w.KW; ++c)
         for (int l = 0; l < w.abits; ++l) {
-          const Word wb = wm[c];
+          const Word wb = wq[weight_word(w, m, i, c)];
           const Word* x = colq + (c * w.abits + l) * ldn;
           for (int64_t j = 0; j < ldn; ++j) acc[j] += __builtin_popcountll(uint64_t(wb & x[j])) << (i + l);
         }
@@ -243,24 +256,13 @@ template <int MB, int NV>
 TAPER_AVX512 void dot_tile(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
                            const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   __m512i acc[MB][NV];
-  for (int i = 0; i < MB; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-  const int8_t* wm = w.w8.data() + m0 * w.Kp;
-  const int64_t G = w.Kp / 4;
-  for (int64_t g = 0; g < G; ++g) {
-    const uint8_t* c = col + (g * ldn + j0) * 4;
-    __m512i x[NV];
-    for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(c + 64 * v);
-    for (int i = 0; i < MB; ++i) {
-      int32_t w4;
-      std::memcpy(&w4, wm + i * w.Kp + 4 * g, 4);
-      const __m512i wb = _mm512_set1_epi32(w4);
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], x[v], wb);
-    }
-  }
+  const uint32_t* words = reinterpret_cast<const uint32_t*>(col);  // col4: one word per (group, column)
+  dot_accumulate<MB, NV>(acc, w.w8.data() + m0 * w.Kp, w.Kp, [&](int64_t g) { return words + g * ldn + j0; });
+  TAPER_UNROLL
   for (int v = 0; v < NV; ++v) {
     const __mmask16 k = tail_mask16(n - j0 - 16 * v);
     const __m512i s = w.wbits == 8 ? _mm512_loadu_si512(colsum + j0 + 16 * v) : _mm512_setzero_si512();
+    TAPER_UNROLL
     for (int i = 0; i < MB; ++i) {
       __m512i a = acc[i][v];
       if (w.wbits == 8) a = _mm512_add_epi32(_mm512_add_epi32(a, a), s);
@@ -277,34 +279,42 @@ TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int
                                 const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
   const int a = w.abits, kb = w.wbits;
-  const int64_t row = kb * w.KW;  // one row's weight words, plane after plane
   __m512i tile[MB][NV];
+  TAPER_UNROLL
   for (int i = 0; i < MB; ++i)
+    TAPER_UNROLL
     for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_setzero_si512();
   for (int pair = 0; pair < kb * a; ++pair) {
     const int b = pair / a, l = pair % a;
-    const uint64_t* wm = w.wq.data() + m0 * row + b * w.KW;
     __m512i acc[MB][NV];
+    TAPER_UNROLL
     for (int i = 0; i < MB; ++i)
+      TAPER_UNROLL
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
     for (int64_t c = 0; c < w.KW; ++c) {
       const uint64_t* x0 = colq + (c * a + l) * ldn + j0;
       __m512i x[NV];
+      TAPER_UNROLL
       for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(x0 + 8 * v);
+      TAPER_UNROLL
       for (int i = 0; i < MB; ++i) {
-        const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[i * row + c]));
+        const __m512i wb = _mm512_set1_epi64(static_cast<long long>(w.wq[weight_word(w, m0 + i, b, c)]));
+        TAPER_UNROLL
         for (int v = 0; v < NV; ++v)
           acc[i][v] = _mm512_add_epi64(acc[i][v], _mm512_popcnt_epi64(_mm512_and_si512(wb, x[v])));
       }
     }
+    TAPER_UNROLL
     for (int i = 0; i < MB; ++i)
+      TAPER_UNROLL
       for (int v = 0; v < NV; ++v) tile[i][v] = _mm512_add_epi64(tile[i][v], _mm512_slli_epi64(acc[i][v], b + l));
   }
+  TAPER_UNROLL
   for (int v = 0; v < NV; ++v) {
-    const int64_t left = n - j0 - 8 * v;
-    if (left <= 0) break;
-    const __mmask8 k = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1);
-    const __m512i s = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + j0 + 8 * v)));
+    const int64_t left = n - j0 - 8 * v;  // no early exit: it would keep the loop (and acc) from unrolling
+    const __mmask8 k = left >= 8 ? __mmask8(0xFF) : left <= 0 ? __mmask8(0) : __mmask8((1u << left) - 1);
+    const __m512i s = _mm512_maskz_cvtepi32_epi64(__mmask8(0xFF), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + j0 + 8 * v)));
+    TAPER_UNROLL
     for (int i = 0; i < MB; ++i) {
       const __m512i A = _mm512_sub_epi64(_mm512_add_epi64(tile[i][v], tile[i][v]), s);
       _mm512_mask_cvtepi64_storeu_epi32(C + (m0 + i) * ldc + j0 + 8 * v, k, A);
@@ -323,39 +333,56 @@ TAPER_AVX512 void bitplane_tile(const IntGemmWeights& w, const uint8_t* col, int
 // most 24 accumulators.
 template <int KB, int A>
 constexpr int bit_mb_max() {
-  return 24 / (2 * (KB + A - 1));
+  return bitplane_tile_rows(KB, A, 64);  // 24 / (2 LV)
 }
 
 template <int KB, int A, int MB>
-TAPER_AVX512 void bitplane_tile_kba(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+TAPER_AVX512 TAPER_NO_PRE void bitplane_tile_kba(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
                                     const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   constexpr int LV = KB + A - 1, NV = 2;
   const uint64_t* colq = reinterpret_cast<const uint64_t*>(col);
-  const int64_t KW = w.KW, row = KB * KW;  // one row's weight words, plane after plane
+  const int64_t KW = w.KW;
   __m512i acc[LV][MB][NV];
+  TAPER_UNROLL
   for (int s = 0; s < LV; ++s)
+    TAPER_UNROLL
     for (int i = 0; i < MB; ++i)
+      TAPER_UNROLL
       for (int v = 0; v < NV; ++v) acc[s][i][v] = _mm512_setzero_si512();
-  const uint64_t* wm = w.wq.data() + m0 * row;
-  for (int64_t c = 0; c < KW; ++c)
-    for (int l = 0; l < A; ++l) {
-      const uint64_t* x0 = colq + (c * A + l) * ldn + j0;
-      __m512i x[NV];
-      for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_si512(x0 + 8 * v);
-      for (int b = 0; b < KB; ++b)
-        for (int i = 0; i < MB; ++i) {
-          const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[i * row + b * KW + c]));
+  // The tile's weight words: block m0 of the wq layout, (c, b, i) in order
+  // (MB = w.tile_rows rows, or the last block's), one pointer that moves by
+  // KB MB words per column word: their addresses need no register each.
+  const uint64_t* wm = w.wq.data() + weight_word(w, m0, 0, 0);
+  for (int64_t c = 0; c < KW; ++c, wm += KB * MB) {
+    // The A planes' columns first, then each weight word once for all of
+    // them (a broadcast is live for one (b, i) only).
+    __m512i x[A][NV];
+    TAPER_UNROLL
+    for (int l = 0; l < A; ++l)
+      TAPER_UNROLL
+      for (int v = 0; v < NV; ++v) x[l][v] = _mm512_loadu_si512(colq + (c * A + l) * ldn + j0 + 8 * v);
+    TAPER_UNROLL
+    for (int b = 0; b < KB; ++b)
+      TAPER_UNROLL
+      for (int i = 0; i < MB; ++i) {
+        const __m512i wb = _mm512_set1_epi64(static_cast<long long>(wm[b * MB + i]));
+        TAPER_UNROLL
+        for (int l = 0; l < A; ++l)
+          TAPER_UNROLL
           for (int v = 0; v < NV; ++v)
-            acc[b + l][i][v] = _mm512_add_epi64(acc[b + l][i][v], _mm512_popcnt_epi64(_mm512_and_si512(wb, x[v])));
-        }
-    }
+            acc[b + l][i][v] =
+                _mm512_add_epi64(acc[b + l][i][v], _mm512_popcnt_epi64(_mm512_and_si512(wb, x[l][v])));
+      }
+  }
+  TAPER_UNROLL
   for (int v = 0; v < NV; ++v) {
-    const int64_t left = n - j0 - 8 * v;
-    if (left <= 0) break;
-    const __mmask8 k = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1);
-    const __m512i s = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + j0 + 8 * v)));
+    const int64_t left = n - j0 - 8 * v;  // no early exit: it would keep the loop (and acc) from unrolling
+    const __mmask8 k = left >= 8 ? __mmask8(0xFF) : left <= 0 ? __mmask8(0) : __mmask8((1u << left) - 1);
+    const __m512i s = _mm512_maskz_cvtepi32_epi64(__mmask8(0xFF), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + j0 + 8 * v)));
+    TAPER_UNROLL
     for (int i = 0; i < MB; ++i) {
       __m512i t = acc[LV - 1][i][v];
+      TAPER_UNROLL
       for (int lv = LV - 2; lv >= 0; --lv) t = _mm512_add_epi64(_mm512_add_epi64(t, t), acc[lv][i][v]);
       const __m512i Av = _mm512_sub_epi64(_mm512_add_epi64(t, t), s);
       _mm512_mask_cvtepi64_storeu_epi32(C + (m0 + i) * ldc + j0 + 8 * v, k, Av);
@@ -368,32 +395,41 @@ TAPER_AVX512 void bitplane_tile_kba(const IntGemmWeights& w, const uint8_t* col,
 // MB = min(8, 24 / LV) rows.
 template <int KB, int A>
 constexpr int bit32_mb_max() {
-  return 24 / (KB + A - 1) < 8 ? 24 / (KB + A - 1) : 8;
+  return bitplane_tile_rows(KB, A, 32);  // min(8, 24 / LV)
 }
 
 template <int KB, int A, int MB>
-TAPER_AVX512 void bitplane_tile_kba32(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+TAPER_AVX512 TAPER_NO_PRE void bitplane_tile_kba32(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
                                       const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   constexpr int LV = KB + A - 1;
   const uint32_t* colq = reinterpret_cast<const uint32_t*>(col);
-  const int64_t KW = w.KW, row = KB * KW;  // one row's weight words, plane after plane
+  const int64_t KW = w.KW;
   __m512i acc[LV][MB];
+  TAPER_UNROLL
   for (int s = 0; s < LV; ++s)
+    TAPER_UNROLL
     for (int i = 0; i < MB; ++i) acc[s][i] = _mm512_setzero_si512();
-  const uint32_t* wm = reinterpret_cast<const uint32_t*>(w.wq.data()) + m0 * row;
-  for (int64_t c = 0; c < KW; ++c)
-    for (int l = 0; l < A; ++l) {
-      const __m512i x = _mm512_loadu_si512(colq + (c * A + l) * ldn + j0);
-      for (int b = 0; b < KB; ++b)
-        for (int i = 0; i < MB; ++i) {
-          const __m512i wb = _mm512_set1_epi32(static_cast<int>(wm[i * row + b * KW + c]));
-          acc[b + l][i] = _mm512_add_epi32(acc[b + l][i], _mm512_popcnt_epi32(_mm512_and_si512(wb, x)));
-        }
-    }
+  const uint32_t* wm = reinterpret_cast<const uint32_t*>(w.wq.data()) + weight_word(w, m0, 0, 0);
+  for (int64_t c = 0; c < KW; ++c, wm += KB * MB) {  // the weight words as above
+    __m512i x[A];  // the A planes' columns, then each weight word once (as above)
+    TAPER_UNROLL
+    for (int l = 0; l < A; ++l) x[l] = _mm512_loadu_si512(colq + (c * A + l) * ldn + j0);
+    TAPER_UNROLL
+    for (int b = 0; b < KB; ++b)
+      TAPER_UNROLL
+      for (int i = 0; i < MB; ++i) {
+        const __m512i wb = _mm512_set1_epi32(static_cast<int>(wm[b * MB + i]));
+        TAPER_UNROLL
+        for (int l = 0; l < A; ++l)
+          acc[b + l][i] = _mm512_add_epi32(acc[b + l][i], _mm512_popcnt_epi32(_mm512_and_si512(wb, x[l])));
+      }
+  }
   const __mmask16 k = tail_mask16(n - j0);
   const __m512i s = _mm512_loadu_si512(colsum + j0);
+  TAPER_UNROLL
   for (int i = 0; i < MB; ++i) {
     __m512i t = acc[LV - 1][i];
+    TAPER_UNROLL
     for (int lv = LV - 2; lv >= 0; --lv) t = _mm512_add_epi32(_mm512_add_epi32(t, t), acc[lv][i]);
     _mm512_mask_storeu_epi32(C + (m0 + i) * ldc + j0, k, _mm512_sub_epi32(_mm512_add_epi32(t, t), s));
   }
@@ -458,6 +494,8 @@ void avx512_rows(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64
   if (!dot) {
     const BitTiles bt = bit_tiles_for(w.wbits, w.abits, w.word);
     check(bt.mb_max || w.word == 64, "int_gemm: internal error: 32-bit words without a specialized tile");
+    check(bt.mb_max == (w.tile_rows > 1 ? w.tile_rows : 0), "int_gemm: internal error: weights laid out in blocks of ", w.tile_rows, " rows for a tile of ",
+          bt.mb_max);
     if (bt.mb_max) {
       for (int64_t j = 0; j < n; j += 16)
         for (int64_t m = m0; m < m1; m += bt.mb_max) {

@@ -31,8 +31,12 @@
 //   bit r % WB of a word:
 //     colq[((r / WB) * a + l) * ldn + j] bit (r % WB) = bit l of p[r][j]
 //   (rows K..WB*KW-1 and columns n..ldn-1 are 0).
-//   Weights: wq[(m * k + b) * KW + r / WB] bit (r % WB) = bit b of q[m][r]
-//   (words of WB bits).
+//   Weights: wq[weight_word(w, m, b, r / WB)] bit (r % WB) = bit b of q[m][r]
+//   (words of WB bits), rows in blocks of R = tile_rows (the AVX-512
+//   tile's height; the last block shorter), each block's words in the
+//   order the tile reads them, column word c, plane b, row i:
+//     weight_word(m, b, c) = m0 k KW + (c k + b) R' + (m - m0),
+//     m0 = m - m % R, R' = min(R, M - m0).
 //   WB = 32 where it wastes fewer padding rows (K mod 64 in 1..32, e.g.
 //   K = 144: 5 words of 32 bits instead of 3 of 64) and k * a <= 4 (the
 //   pairs with a specialized AVX-512 tile); WB = 64 otherwise.
@@ -53,11 +57,16 @@ namespace taper {
 
 enum class IntKernel { dot, bitplane };
 
-// The kernel that is faster for these bits: bitplane when k * a <= 4 (w1a1..
-// w1a4, w2a1, w2a2, w3a1, w4a1), dot otherwise. Per 512 products, bitplane
-// costs k a (AND, POPCNT, add) triples spread over two vector ports, dot 8
-// vpdpbusd on the one port that runs them on this CPU.
-IntKernel preferred_int_kernel(int wbits, int abits);
+// The kernel that is faster for these bits and K (rows of the GEMM: a
+// conv's IC/groups KH KW, a linear layer's inputs): bitplane when k a <= 2
+// (w1a1, w1a2, w2a1), and when k a <= 4 (w1a3, w1a4, w2a2, w3a1, w4a1) for
+// K < 256; dot otherwise. Per 512 products, bitplane costs k a (AND,
+// POPCNT, add) triples over two vector ports, dot 8 vpdpbusd on the one
+// port that runs them. Measured on the reference layers (docs/benchmarks.md,
+// "Packed conv kernels", 1 thread): w1a2 bitplane 1.3-1.6x faster than dot
+// everywhere; w2a2 dot 1.1-1.3x faster at K >= 288 (vgg7-fmnist, resnet20
+// stage 3), bitplane up to 1.1x at K = 144 (resnet20's 16-channel 3x3 layers).
+IntKernel preferred_int_kernel(int wbits, int abits, int64_t K);
 const char* int_kernel_label(IntKernel k);  // "dot" / "bitplane"
 
 // Weights prepared once for one kernel (the layouts above).
@@ -68,10 +77,28 @@ struct IntGemmWeights {
   int64_t Kp = 0;              // dot: K rounded up to 4
   int word = 64;               // bitplane: bits per column/weight word, 64 or 32
   int64_t KW = 0;              // bitplane: words per row
+  int tile_rows = 1;           // bitplane: rows per weight block (bitplane_tile_rows)
   std::vector<int8_t> w8;      // dot: (M, Kp)
   std::vector<uint64_t> wq;    // bitplane: (M, wbits, KW) words of `word` bits (storage in uint64)
   int64_t resident_bytes() const { return int64_t(w8.size()) + 8 * int64_t(wq.size()); }
 };
+
+// bitplane: the rows of the AVX-512 tile specialized for (wbits, abits)
+// and column words of `word` bits, which the weights' blocks follow: at most
+// 24 accumulators of LV = wbits + abits - 1 shifts, 24 / (2 LV) rows of 16
+// pixels in two vectors (64-bit words), min(8, 24 / LV) rows of 16 pixels
+// in one vector (32-bit words). 1 for the pairs without one (wbits * abits > 4).
+constexpr int bitplane_tile_rows(int wbits, int abits, int word) {
+  return wbits * abits > 4 ? 1
+         : word == 64     ? 24 / (2 * (wbits + abits - 1))
+         : 24 / (wbits + abits - 1) < 8 ? 24 / (wbits + abits - 1) : 8;
+}
+
+// Index of weight word (m, b, c) in wq, in words of w.word bits (the layout above).
+inline int64_t weight_word(const IntGemmWeights& w, int64_t m, int b, int64_t c) {
+  const int64_t R = w.tile_rows, m0 = m - m % R, rows = R < w.M - m0 ? R : w.M - m0;
+  return m0 * w.wbits * w.KW + (c * w.wbits + b) * rows + (m - m0);
+}
 
 // codes (M, K) row-major, each < 2^wbits. Throws Error for bits outside
 // 1..8, or K so large that int32 could overflow (2 K L P must stay below

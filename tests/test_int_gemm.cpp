@@ -134,12 +134,17 @@ TEST_CASE("prepare_int_gemm rejects bad bits, kernels, codes and overflowing K")
   CHECK_NOTHROW(prepare_int_gemm(big.data(), 1, 16000, 8, 8, IntKernel::dot));
 }
 
-TEST_CASE("preferred kernel: bitplane when wbits * abits <= 4") {
-  CHECK(preferred_int_kernel(1, 2) == IntKernel::bitplane);
-  CHECK(preferred_int_kernel(1, 1) == IntKernel::bitplane);
-  CHECK(preferred_int_kernel(1, 4) == IntKernel::bitplane);
-  CHECK(preferred_int_kernel(2, 2) == IntKernel::bitplane);
-  CHECK(preferred_int_kernel(1, 8) == IntKernel::dot);
-  CHECK(preferred_int_kernel(2, 4) == IntKernel::dot);
-  CHECK(preferred_int_kernel(8, 8) == IntKernel::dot);
+TEST_CASE("preferred kernel: bitplane when wbits * abits <= 2, or <= 4 at K < 256") {
+  CHECK(preferred_int_kernel(1, 2, 1152) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(1, 1, 1152) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(2, 1, 1152) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(1, 4, 144) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(2, 2, 144) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(2, 2, 255) == IntKernel::bitplane);
+  CHECK(preferred_int_kernel(2, 2, 256) == IntKernel::dot);
+  CHECK(preferred_int_kernel(2, 2, 576) == IntKernel::dot);
+  CHECK(preferred_int_kernel(1, 4, 576) == IntKernel::dot);
+  CHECK(preferred_int_kernel(1, 8, 144) == IntKernel::dot);
+  CHECK(preferred_int_kernel(2, 4, 144) == IntKernel::dot);
+  CHECK(preferred_int_kernel(8, 8, 144) == IntKernel::dot);
 }

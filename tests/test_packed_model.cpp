@@ -12,6 +12,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/parallel.h"
 #include "engine/rng.h"
 #include "models/export.h"
 #include "models/model.h"
@@ -160,6 +161,42 @@ TEST_CASE("the integer engine computes the float engine's logits") {
     CHECK(close >= N * spec.classes * 9 / 10);
     CHECK(same_class >= N - 1);
   }
+}
+
+TEST_CASE("a batch in chunks gives the bits of the whole batch through every layer at once") {
+  // PackedModel::forward runs a batch chunk by chunk over the threads, the
+  // layers from the first linear one on over the whole batch; without
+  // chunks, every layer runs over the whole batch with its own parallel
+  // loops. The ops before the linear layers are per image, so both must
+  // give the same bits, for any chunk size and thread count.
+  const int threads = num_threads();
+  for (const Case& c : cases()) {
+    INFO(c.model << " w" << c.wbits << "a" << c.abits);
+    const ModelSpec spec = spec_of(c.model);
+    const std::vector<int> bits = parse_wbits(c.wbits, spec.num_stages);
+    std::unique_ptr<Model> model = random_model(spec, bits, c.abits);
+    PackedModel packed(export_packed(*model, c.wbits, 1.0, {}, {}));
+    CHECK(packed.chunked_layers() > 0);
+    const int64_t N = 21;  // uneven chunks: 6 5 5 5 at 8 images and 2 threads, 8 8 5 on one
+    Shape xs{N};
+    xs.append(spec.input.begin(), spec.input.end());
+    Tensor x(xs);
+    Rng rng(7);
+    for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.normal();
+    set_num_threads(2);
+    packed.set_chunk_images(0);
+    const Tensor whole = packed.forward(x).clone();  // a copy: a Tensor copy shares the buffer
+    for (int t : {2, 1})
+      for (int64_t chunk : {8, 1, 3}) {
+        INFO(t << " threads, chunks of " << chunk);
+        set_num_threads(t);
+        packed.set_chunk_images(chunk);
+        const Tensor& got = packed.forward(x);
+        REQUIRE(got.shape() == whole.shape());
+        CHECK(std::memcmp(got.data(), whole.data(), sizeof(float) * whole.numel()) == 0);
+      }
+  }
+  set_num_threads(threads);
 }
 
 TEST_CASE("the packed loader refuses files that do not match their plan") {
