@@ -67,7 +67,9 @@ static const char* kUsage =
     "                   resident memory of the process so far in MiB, both rounded\n"
     "                   to 0.1); under mpirun also \"ranks\": training is then data\n"
     "                   parallel (train_img_s counts the global batch), inference and\n"
-    "                   memory are rank 0's\n";
+    "                   memory are rank 0's; with --packed also \"engine\": \"integer\",\n"
+    "                   resident_weight_bytes (what the engine keeps of the model)\n"
+    "                   and resident_code_bytes (the integer layers' weights)\n";
 
 // Rounds to one decimal, as torch_anchor.py's round(x, 1).
 static double round1(double v) { return std::round(v * 10.0) / 10.0; }
@@ -157,6 +159,7 @@ int cmd_bench(int argc, char** argv) {
       j["peak_rss_mb"] = rss_mb;
       j["engine"] = "integer";
       j["resident_weight_bytes"] = pm.resident_weight_bytes();
+      j["resident_code_bytes"] = pm.resident_code_bytes();
       std::printf("%s\n", j.dump().c_str());
       return 0;
     }
@@ -165,7 +168,8 @@ int cmd_bench(int argc, char** argv) {
     std::printf("batch %lld, %d thread%s, %lld timed forwards after %lld warm-up\n", static_cast<long long>(batch),
                 threads, threads == 1 ? "" : "s", static_cast<long long>(steps), static_cast<long long>(warmup));
     std::printf("inference %10.1f img/s   (integer engine)\n", infer_img_s);
-    std::printf("weights   %10lld bytes resident\n", static_cast<long long>(pm.resident_weight_bytes()));
+    std::printf("weights   %10lld bytes resident (%lld of them the integer layers' codes)\n",
+                static_cast<long long>(pm.resident_weight_bytes()), static_cast<long long>(pm.resident_code_bytes()));
     std::printf("peak RSS  %10.1f MB\n", rss_mb);
     return 0;
   }

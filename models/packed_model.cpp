@@ -97,6 +97,7 @@ struct PackedModel::Layer {
   // batch norm: (C) each
   std::vector<float> bn_mean, bn_scale, bn_shift;
   int64_t resident = 0;
+  int64_t code_bytes = 0;  // int layers: the kernel's weights (part of resident)
 };
 
 // One worker's states: the input of its chunk and every layer's state.
@@ -373,12 +374,13 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
           g.SH = L.stride_h, g.SW = L.stride_w, g.PH = L.pad_h, g.PW = L.pad_w, g.groups = L.groups;
           l->iconv =
               std::make_unique<IntConv>(g, q.data(), k, abits_, preferred_conv_kernel(g, L.in_shape[2], k, abits_));
-          l->resident += l->iconv->resident_bytes();
+          l->code_bytes = l->iconv->resident_bytes();
         } else {
           l->gemm = prepare_int_gemm(q.data(), C, L.in_shape[0], k, abits_,
                                      preferred_int_kernel(k, abits_, L.in_shape[0]));
-          l->resident += l->gemm.resident_bytes();
+          l->code_bytes = l->gemm.resident_bytes();
         }
+        l->resident += l->code_bytes;
         if (pl.folded) {
           const std::string bn = [&] {
             for (size_t j = i + 1; j < spec_.layers.size(); ++j)
@@ -520,6 +522,12 @@ PackedModel::PackedModel(const SafeTensors& st) : metadata_(st.metadata) {
 int64_t PackedModel::resident_weight_bytes() const {
   int64_t sum = 0;
   for (const auto& l : layers_) sum += l->resident;
+  return sum;
+}
+
+int64_t PackedModel::resident_code_bytes() const {
+  int64_t sum = 0;
+  for (const auto& l : layers_) sum += l->code_bytes;
   return sum;
 }
 

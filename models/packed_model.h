@@ -80,6 +80,10 @@ class PackedModel {
   // Bytes of weights, thresholds and float parameters the engine keeps
   // (the kernels' prepared layouts: docs/packed-format.md, "Resident weight memory").
   int64_t resident_weight_bytes() const;
+  // The part of it that is the `int` layers' weights as their kernels hold
+  // them: the packed codes (dot), k bit planes with rows padded to the
+  // column word (bitplane).
+  int64_t resident_code_bytes() const;
   // How many layers, from the input on, run chunk by chunk (0: the whole
   // batch goes through every layer at once; see forward).
   size_t chunked_layers() const { return tail_begin_; }

@@ -15,6 +15,7 @@ CpuFeatures detect() {
   f.avx512bw = __builtin_cpu_supports("avx512bw");
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avx512vpopcntdq = __builtin_cpu_supports("avx512vpopcntdq");
+  f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
 #endif
   return f;
 }
@@ -40,6 +41,8 @@ bool use_avx512_kernels() {
   const CpuFeatures& f = cpu_features();
   return !forced() && f.avx512f && f.avx512bw && f.avx512vnni && f.avx512vpopcntdq;
 }
+
+bool use_avx512_vbmi() { return use_avx512_kernels() && cpu_features().avx512vbmi; }
 
 void force_portable(bool on) { forced() = on || env_disables(); }
 

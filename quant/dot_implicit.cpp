@@ -10,6 +10,7 @@
 #include "engine/parallel.h"
 #include "quant/avx512_tile.h"
 #include "quant/cpu_features.h"
+#include "quant/dot_weights.h"
 
 
 namespace taper {
@@ -23,7 +24,10 @@ void dot_implicit_ref(const IntGemmWeights& w, const uint32_t* words, const int6
       int32_t a = 0;
       for (int64_t g = 0; g < G; ++g) {
         const uint32_t word = words[off[g] + j];
-        for (int i = 0; i < 4; ++i) a += int32_t(w.w8[m * w.Kp + 4 * g + i]) * int32_t((word >> (8 * i)) & 255);
+        for (int i = 0; i < 4; ++i) {
+          const int q = code_at(w.wpk.data(), m * w.Kp + 4 * g + i, w.wbits);  // w8[m][4 g + i]
+          a += dot_weight(q, w.wbits) * int32_t((word >> (8 * i)) & 255);
+        }
       }
       C[m * ldc + (j / row_len) * row_keep + j % row_len] = a;
     }
@@ -63,12 +67,15 @@ void kept_lanes(int64_t n, int64_t row_len, int64_t row_keep, KeptLanes& k) {
 // MB rows x NV vectors of 16 columns, as dot_tile in quant/int_gemm.cpp, the
 // columns of group g loaded from words + off[g]; the kept lanes compressed
 // and stored.
+// wt: the expanded s8 weights of row m0 (rows Kp apart), or null where the
+// tile reads the packed codes (quant/dot_weights.h, dot_tile_reads_codes).
 template <int MB, int NV>
-TAPER_AVX512 void dot_implicit_tile(const IntGemmWeights& w, const uint32_t* words, const int64_t* off,
-                                    const KeptLanes& kl, int32_t* C, int64_t ldc, int64_t m0, int64_t v0) {
+TAPER_AVX512 void dot_implicit_tile(const IntGemmWeights& w, const int8_t* wt, const uint32_t* words,
+                                    const int64_t* off, const KeptLanes& kl, int32_t* C, int64_t ldc, int64_t m0,
+                                    int64_t v0) {
   __m512i acc[MB][NV];
   const uint32_t* base = words + 16 * v0;
-  dot_accumulate<MB, NV>(acc, w.w8.data() + m0 * w.Kp, w.Kp, [&](int64_t g) { return base + off[g]; });
+  dot_accumulate<MB, NV>(acc, w, wt, m0, [&](int64_t g) { return base + off[g]; });
   // The accumulators go to the stack once, then out: compressing straight
   // from acc made GCC keep acc in memory through the K loop (a store per
   // vpdpbusd, as quant/int_gemm.cpp's TAPER_UNROLL describes).
@@ -87,25 +94,26 @@ TAPER_AVX512 void dot_implicit_tile(const IntGemmWeights& w, const uint32_t* wor
   }
 }
 
-using TileFn = void (*)(const IntGemmWeights&, const uint32_t*, const int64_t*, const KeptLanes&, int32_t*, int64_t,
-                        int64_t, int64_t);
+using TileFn = void (*)(const IntGemmWeights&, const int8_t*, const uint32_t*, const int64_t*, const KeptLanes&,
+                        int32_t*, int64_t, int64_t, int64_t);
 constexpr int kMB = 6, kNV = 4;  // 24 accumulators, as dot_tile
 #define TAPER_ROW(MB) {dot_implicit_tile<MB, 1>, dot_implicit_tile<MB, 2>, dot_implicit_tile<MB, 3>, dot_implicit_tile<MB, 4>}
 const TileFn kTiles[kMB][kNV] = {TAPER_ROW(1), TAPER_ROW(2), TAPER_ROW(3), TAPER_ROW(4), TAPER_ROW(5), TAPER_ROW(6)};
 #undef TAPER_ROW
 
-// Rows [m0, m1): column tiles of nearly equal width (outer), row tiles (inner).
+// Rows [m0, m1) in blocks of expanded weights (quant/dot_weights.h), each
+// expanded once (at k = 2 the tiles read the codes, no blocks): column tiles of nearly equal width (outer), row tiles
+// (inner).
 void implicit_rows(const IntGemmWeights& w, const uint32_t* words, const int64_t* off, const KeptLanes& kl,
                    int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
-  const int64_t vecs = int64_t(kl.mask.size()), tiles = (vecs + kNV - 1) / kNV;
-  for (int64_t t = 0, v = 0; t < tiles; ++t) {
-    const int64_t nv = vecs / tiles + (t < vecs % tiles ? 1 : 0);
-    for (int64_t m = m0; m < m1; m += kMB) {
-      const int64_t mb = std::min<int64_t>(kMB, m1 - m);
-      kTiles[mb - 1][nv - 1](w, words, off, kl, C, ldc, m, v);
-    }
-    v += nv;
-  }
+  for_each_dot_block(w, m0, m1, kMB, true, [&](int64_t b0, int64_t b1, const int8_t* s8) {
+    column_tiles(int64_t(kl.mask.size()), kNV, [&](int64_t nv, int64_t v) {
+      for (int64_t m = b0; m < b1; m += kMB) {
+        const int64_t mb = std::min<int64_t>(kMB, b1 - m);
+        kTiles[mb - 1][nv - 1](w, s8 ? s8 + (m - b0) * w.Kp : nullptr, words, off, kl, C, ldc, m, v);
+      }
+    });
+  });
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // stride-1 convolutions: "implicit im2col", no column buffer.
 //
 //   C[m][out(j)] = sum_g sum_{i<4} w8[m][4 g + i] * (byte i of words[off[g] + j])
+//   w8[m][r] = dot_weight(code m Kp + r of w.wpk)   (the s8 weight, quant/dot_weights.h)
 //                  for every column j in [0, n) with j % row_len < row_keep,
 //   out(j) = (j / row_len) * row_keep + j % row_len,   g in [0, Kp / 4).
 //

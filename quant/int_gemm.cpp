@@ -11,6 +11,7 @@
 #include "engine/parallel.h"
 #include "quant/avx512_tile.h"
 #include "quant/cpu_features.h"
+#include "quant/dot_weights.h"
 #include "quant/pack.h"
 
 // (TAPER_AVX512, TAPER_UNROLL: quant/avx512_tile.h.) GCC's partial redundancy elimination, in the bitplane tiles, keeps
@@ -75,18 +76,15 @@ IntGemmWeights prepare_int_gemm(const uint8_t* codes, int64_t M, int64_t K, int 
   for (int64_t i = 0; i < M * K; ++i)
     check(codes[i] <= L, "int_gemm: weight code ", i, " = ", int(codes[i]), " does not fit in ", wbits, " bits");
   if (kernel == IntKernel::dot) {
+    // The codes, rows padded to Kp with code 0, packed at k bits: what stays
+    // resident (quant/dot_weights.h expands them per block of rows).
     w.Kp = (K + 3) / 4 * 4;
-    w.w8.assign(M * w.Kp, 0);
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t r = 0; r < K; ++r) {
-        const int q = codes[m * K + r];
-        w.w8[m * w.Kp + r] = static_cast<int8_t>(wbits == 8 ? q - 128 : code_to_int(q, wbits));
-      }
+    std::vector<uint8_t> padded(M * w.Kp, 0);
+    for (int64_t m = 0; m < M; ++m) std::memcpy(&padded[m * w.Kp], codes + m * K, K);
+    w.wpk.assign(packed_size(M * w.Kp, wbits), 0);
+    pack_codes(padded.data(), M * w.Kp, wbits, w.wpk.data());
   } else {
-    // 32-bit words where they waste fewer padding rows (K mod 64 in 1..32:
-    // e.g. K = 144, 5 words of 32 instead of 3 of 64), for the (k, a) with
-    // a specialized tile; 64-bit words otherwise.
-    w.word = wbits * abits <= 4 && K % 64 != 0 && K % 64 <= 32 ? 32 : 64;
+    w.word = bitplane_word_bits(wbits, abits, K);
     w.KW = (K + w.word - 1) / w.word;
     w.tile_rows = bitplane_tile_rows(wbits, abits, w.word);
     const int64_t words = M * wbits * w.KW;
@@ -126,6 +124,10 @@ void int_gemm_ref(const uint8_t* q, int wbits, int64_t M, int64_t K, const uint8
 }
 
 namespace {
+
+// The AVX-512 tiles' rows (dot and the generic bitplane tile), and the dot
+// tile's vectors of 16 columns, the bitplane tile's of 8: 24 accumulators.
+constexpr int kMB = 6, kDotNV = 4, kBitNV = 4;
 
 // ---- column sums sum_r p_rj (needed by k = 8 dot and by bitplane) ----
 
@@ -196,24 +198,27 @@ TAPER_AVX512 void col_sums_avx512(const IntGemmWeights& w, const uint8_t* col, i
 
 // ---- portable kernels: rows [m0, m1) ----
 
+// The rows of one expanded block of dot weights (quant/dot_weights.h).
 void dot_portable(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, const int32_t* colsum,
                   int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
   std::vector<int32_t> acc(ldn);
-  for (int64_t m = m0; m < m1; ++m) {
-    std::fill(acc.begin(), acc.end(), 0);
-    const int8_t* wm = w.w8.data() + m * w.Kp;
-    for (int64_t g = 0; g < w.Kp / 4; ++g) {
-      const int32_t w0 = wm[4 * g], w1 = wm[4 * g + 1], w2 = wm[4 * g + 2], w3 = wm[4 * g + 3];
-      const uint8_t* c = col + g * ldn * 4;
-      for (int64_t j = 0; j < ldn; ++j)
-        acc[j] += w0 * c[4 * j] + w1 * c[4 * j + 1] + w2 * c[4 * j + 2] + w3 * c[4 * j + 3];
+  for_each_dot_block(w, m0, m1, kMB, false, [&](int64_t b0, int64_t b1, const int8_t* s8) {
+    for (int64_t m = b0; m < b1; ++m) {
+      std::fill(acc.begin(), acc.end(), 0);
+      const int8_t* wm = s8 + (m - b0) * w.Kp;
+      for (int64_t g = 0; g < w.Kp / 4; ++g) {
+        const int32_t w0 = wm[4 * g], w1 = wm[4 * g + 1], w2 = wm[4 * g + 2], w3 = wm[4 * g + 3];
+        const uint8_t* c = col + g * ldn * 4;
+        for (int64_t j = 0; j < ldn; ++j)
+          acc[j] += w0 * c[4 * j] + w1 * c[4 * j + 1] + w2 * c[4 * j + 2] + w3 * c[4 * j + 3];
+      }
+      int32_t* cm = C + m * ldc;
+      if (w.wbits == 8)
+        for (int64_t j = 0; j < n; ++j) cm[j] = 2 * acc[j] + colsum[j];
+      else
+        for (int64_t j = 0; j < n; ++j) cm[j] = acc[j];
     }
-    int32_t* cm = C + m * ldc;
-    if (w.wbits == 8)
-      for (int64_t j = 0; j < n; ++j) cm[j] = 2 * acc[j] + colsum[j];
-    else
-      for (int64_t j = 0; j < n; ++j) cm[j] = acc[j];
-  }
+  });
 }
 
 template <typename Word>
@@ -251,13 +256,15 @@ inline __mmask16 TAPER_AVX512 tail_mask16(int64_t left) {
   return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
 }
 
-// dot: acc[i][v] (16 int32 lanes = 16 pixels) += vpdpbusd(col4 pixels, 4 weights of row i broadcast).
+// dot: acc[i][v] (16 int32 lanes = 16 pixels) += vpdpbusd(col4 pixels, 4 weights of row i broadcast);
+// wt: the expanded s8 weights of row m0 (rows Kp apart), or null where the
+// tile reads the packed codes (quant/dot_weights.h, dot_tile_reads_codes).
 template <int MB, int NV>
-TAPER_AVX512 void dot_tile(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n,
+TAPER_AVX512 void dot_tile(const IntGemmWeights& w, const int8_t* wt, const uint8_t* col, int64_t ldn, int64_t n,
                            const int32_t* colsum, int32_t* C, int64_t ldc, int64_t m0, int64_t j0) {
   __m512i acc[MB][NV];
   const uint32_t* words = reinterpret_cast<const uint32_t*>(col);  // col4: one word per (group, column)
-  dot_accumulate<MB, NV>(acc, w.w8.data() + m0 * w.Kp, w.Kp, [&](int64_t g) { return words + g * ldn + j0; });
+  dot_accumulate<MB, NV>(acc, w, wt, m0, [&](int64_t g) { return words + g * ldn + j0; });
   TAPER_UNROLL
   for (int v = 0; v < NV; ++v) {
     const __mmask16 k = tail_mask16(n - j0 - 16 * v);
@@ -439,9 +446,10 @@ using TileFn = void (*)(const IntGemmWeights&, const uint8_t*, int64_t, int64_t,
                         int64_t, int64_t, int64_t);
 
 // Tile tables: [MB - 1][NV - 1].
-constexpr int kMB = 6, kDotNV = 4, kBitNV = 4;
+using DotTileFn = void (*)(const IntGemmWeights&, const int8_t*, const uint8_t*, int64_t, int64_t, const int32_t*,
+                           int32_t*, int64_t, int64_t, int64_t);
 #define TAPER_ROW(K, MB) {K<MB, 1>, K<MB, 2>, K<MB, 3>, K<MB, 4>}
-const TileFn kDotTiles[kMB][kDotNV] = {TAPER_ROW(dot_tile, 1), TAPER_ROW(dot_tile, 2), TAPER_ROW(dot_tile, 3),
+const DotTileFn kDotTiles[kMB][kDotNV] = {TAPER_ROW(dot_tile, 1), TAPER_ROW(dot_tile, 2), TAPER_ROW(dot_tile, 3),
                                        TAPER_ROW(dot_tile, 4), TAPER_ROW(dot_tile, 5), TAPER_ROW(dot_tile, 6)};
 const TileFn kBitTiles[kMB][kBitNV] = {TAPER_ROW(bitplane_tile, 1), TAPER_ROW(bitplane_tile, 2),
                                        TAPER_ROW(bitplane_tile, 3), TAPER_ROW(bitplane_tile, 4),
@@ -490,34 +498,38 @@ BitTiles bit_tiles_for(int kb, int a, int word) {
 
 void avx512_rows(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t n, const int32_t* colsum,
                  int32_t* C, int64_t ldc, int64_t m0, int64_t m1) {
-  const bool dot = w.kernel == IntKernel::dot;
-  if (!dot) {
-    const BitTiles bt = bit_tiles_for(w.wbits, w.abits, w.word);
-    check(bt.mb_max || w.word == 64, "int_gemm: internal error: 32-bit words without a specialized tile");
-    check(bt.mb_max == (w.tile_rows > 1 ? w.tile_rows : 0), "int_gemm: internal error: weights laid out in blocks of ", w.tile_rows, " rows for a tile of ",
-          bt.mb_max);
-    if (bt.mb_max) {
-      for (int64_t j = 0; j < n; j += 16)
-        for (int64_t m = m0; m < m1; m += bt.mb_max) {
-          const int64_t mb = std::min<int64_t>(bt.mb_max, m1 - m);
-          bt.tiles[mb - 1](w, col, ldn, n, colsum, C, ldc, m, j);
+  if (w.kernel == IntKernel::dot) {
+    // Per block of rows, expanded once (k = 2: all rows, the tiles read the
+    // codes): every column tile (outer) over its row tiles (inner), so a
+    // column tile is read from L1 by all of them.
+    for_each_dot_block(w, m0, m1, kMB, true, [&](int64_t b0, int64_t b1, const int8_t* s8) {
+      column_tiles((n + 15) / 16, kDotNV, [&](int64_t nv, int64_t v) {
+        for (int64_t m = b0; m < b1; m += kMB) {
+          const int64_t mb = std::min<int64_t>(kMB, b1 - m);
+          kDotTiles[mb - 1][nv - 1](w, s8 ? s8 + (m - b0) * w.Kp : nullptr, col, ldn, n, colsum, C, ldc, m, 16 * v);
         }
-      return;
-    }
+      });
+    });
+    return;
   }
-  const int64_t lanes = dot ? 16 : 8, NVmax = dot ? kDotNV : kBitNV;
-  const int64_t vecs = (n + lanes - 1) / lanes;
-  // Column tiles of nearly equal width (13 vectors: 4 3 3 3, not 4 4 4 1).
-  const int64_t tiles = (vecs + NVmax - 1) / NVmax;
-  for (int64_t t = 0, j = 0; t < tiles; ++t) {
-    const int64_t nv = vecs / tiles + (t < vecs % tiles ? 1 : 0);
+  const BitTiles bt = bit_tiles_for(w.wbits, w.abits, w.word);
+  check(bt.mb_max || w.word == 64, "int_gemm: internal error: 32-bit words without a specialized tile");
+  check(bt.mb_max == (w.tile_rows > 1 ? w.tile_rows : 0), "int_gemm: internal error: weights laid out in blocks of ", w.tile_rows, " rows for a tile of ",
+        bt.mb_max);
+  if (bt.mb_max) {
+    for (int64_t j = 0; j < n; j += 16)
+      for (int64_t m = m0; m < m1; m += bt.mb_max) {
+        const int64_t mb = std::min<int64_t>(bt.mb_max, m1 - m);
+        bt.tiles[mb - 1](w, col, ldn, n, colsum, C, ldc, m, j);
+      }
+    return;
+  }
+  column_tiles((n + 7) / 8, kBitNV, [&](int64_t nv, int64_t v) {
     for (int64_t m = m0; m < m1; m += kMB) {
       const int64_t mb = std::min<int64_t>(kMB, m1 - m);
-      const TileFn f = dot ? kDotTiles[mb - 1][nv - 1] : kBitTiles[mb - 1][nv - 1];
-      f(w, col, ldn, n, colsum, C, ldc, m, j * lanes);
+      kBitTiles[mb - 1][nv - 1](w, col, ldn, n, colsum, C, ldc, m, 8 * v);
     }
-    j += nv;
-  }
+  });
 }
 
 }  // namespace
@@ -555,8 +567,10 @@ void int_gemm(const IntGemmWeights& w, const uint8_t* col, int64_t ldn, int64_t 
     parallel_for(blocks, true, [&](int64_t b) { rows(b * rb, std::min(w.M, (b + 1) * rb)); });
     return;
   }
-  // One thread: all rows at once, so that the kernels run every row tile
-  // over one column tile while its columns are in L1 (columns outer).
+  // One thread: all rows at once; the dot kernel expands them in blocks of
+  // up to kDotScratchBytes (quant/dot_weights.h), and within a block (all
+  // rows for bitplane) runs every row tile over one column tile while its
+  // columns are in L1 (columns outer).
   rows(0, w.M);
 }
 

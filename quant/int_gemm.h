@@ -20,7 +20,9 @@
 //   of a group in one 32-bit word:
 //     col[((r / 4) * ldn + j) * 4 + r % 4] = p[r][j]        (u8)
 //   rows K..Kp-1 (Kp = K rounded up to 4) and columns n..ldn-1 are 0.
-//   Weights: w8[m * Kp + r] (s8), 0 in the padding rows.
+//   Weights: resident as the codes (M, Kp) packed at k bits, wpk (code
+//   m Kp + r of the stream; padding codes 0), expanded to s8 per block of
+//   rows inside each call (quant/dot_weights.h).
 //
 // - IntKernel::bitplane (any k; the fast path for k * a <= 4): weights as k
 //   bit planes Q_b and activations as a bit planes P_l (q = sum_b 2^b Q_b,
@@ -78,10 +80,21 @@ struct IntGemmWeights {
   int word = 64;               // bitplane: bits per column/weight word, 64 or 32
   int64_t KW = 0;              // bitplane: words per row
   int tile_rows = 1;           // bitplane: rows per weight block (bitplane_tile_rows)
-  std::vector<int8_t> w8;      // dot: (M, Kp)
+  std::vector<uint8_t> wpk;    // dot: codes (M, Kp) packed at wbits, packed_size(M Kp, wbits) bytes
   std::vector<uint64_t> wq;    // bitplane: (M, wbits, KW) words of `word` bits (storage in uint64)
-  int64_t resident_bytes() const { return int64_t(w8.size()) + 8 * int64_t(wq.size()); }
+  // Bytes of weights held between calls (the dot kernel's per-thread s8
+  // scratch, quant/dot_weights.h, is not counted: it is at most
+  // kDotScratchBytes per thread, whatever the layer).
+  int64_t resident_bytes() const { return int64_t(wpk.size()) + 8 * int64_t(wq.size()); }
 };
+
+// bitplane: bits per column/weight word for K rows (IntGemmWeights::word):
+// 32 where it wastes fewer padding rows (K mod 64 in 1..32: K = 144 takes 5
+// words of 32 bits instead of 3 of 64) for the (k, a) with a specialized
+// tile (k a <= 4); 64 otherwise.
+inline int bitplane_word_bits(int wbits, int abits, int64_t K) {
+  return wbits * abits <= 4 && K % 64 != 0 && K % 64 <= 32 ? 32 : 64;
+}
 
 // bitplane: the rows of the AVX-512 tile specialized for (wbits, abits)
 // and column words of `word` bits, which the weights' blocks follow: at most

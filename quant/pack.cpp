@@ -41,14 +41,7 @@ void pack_codes_ref(const uint8_t* codes, int64_t n, int k, uint8_t* packed) {
 }
 
 void unpack_codes_ref(const uint8_t* packed, int64_t n, int k, uint8_t* codes) {
-  for (int64_t i = 0; i < n; ++i) {
-    int q = 0;
-    for (int j = 0; j < k; ++j) {
-      const int64_t b = i * k + j;
-      q |= ((packed[b / 8] >> (b % 8)) & 1) << j;
-    }
-    codes[i] = static_cast<uint8_t>(q);
-  }
+  for (int64_t i = 0; i < n; ++i) codes[i] = static_cast<uint8_t>(code_at(packed, i, k));
 }
 
 // 8 codes fill exactly k bytes: build them in a 64-bit word (little endian:

@@ -41,6 +41,17 @@ inline float code_to_grid(int q, int k, float s = 1.0f) {
 // The odd integer weight 2q - L (k = 1: 2q - 1) of code q.
 inline int code_to_int(int q, int k) { return 2 * q - ((1 << k) - 1); }
 
+// Code i of a packed stream (the bit order above: bits i*k .. i*k+k-1, least
+// significant first).
+inline int code_at(const uint8_t* packed, int64_t i, int k) {
+  int q = 0;
+  for (int j = 0; j < k; ++j) {
+    const int64_t b = i * k + j;
+    q |= ((packed[b / 8] >> (b % 8)) & 1) << j;
+  }
+  return q;
+}
+
 // Codes of n quantized weights (the output of the weight quantizer: grid
 // values, with k = 1 the binarized s_i (+-1) of a row whose scale is s):
 //   k >= 2: q = nearbyint((w + 1) L / 2), and w must be code_to_grid(q)

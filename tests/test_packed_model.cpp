@@ -2,8 +2,8 @@
 // models/packed_model.h): the file's tensor bytes are summary's total_bytes
 // exactly and the file is within 64 KiB of it, for every model the engine
 // runs at w2a2, w1a2 and the progressive policies; the engine's logits
-// agree with the float engine's; the loader refuses files that do not
-// match their plan.
+// agree with the float engine's; its resident weights are the packed
+// codes; the loader refuses files that do not match their plan.
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -17,7 +17,10 @@
 #include "models/export.h"
 #include "models/model.h"
 #include "models/packed_model.h"
+#include "models/packed_plan.h"
 #include "models/size.h"
+#include "quant/int_conv.h"
+#include "quant/pack.h"
 #include "quant/policy.h"
 #include "support/temp_dir.h"
 
@@ -71,6 +74,13 @@ std::unique_ptr<Model> random_model(const ModelSpec& spec, const std::vector<int
   return m;
 }
 
+// Case c's model packed at seed-0 weights, as taper export would write it.
+SafeTensors export_seed0(const ModelSpec& spec, const std::vector<int>& bits, const Case& c) {
+  Model model(spec, BuildOptions{bits, c.abits});
+  model.init(0);
+  return export_packed(model, c.wbits, 1.0, {}, {});
+}
+
 int64_t file_size(const std::string& path) {
   struct stat s;
   REQUIRE(stat(path.c_str(), &s) == 0);
@@ -85,9 +95,7 @@ TEST_CASE("the packed file holds total_bytes of tensors and at most 64 KiB of he
     INFO(c.model << " w" << c.wbits << "a" << c.abits);
     const ModelSpec spec = spec_of(c.model);
     const std::vector<int> bits = parse_wbits(c.wbits, spec.num_stages);
-    Model model(spec, BuildOptions{bits, c.abits});
-    model.init(0);
-    const SafeTensors packed = export_packed(model, c.wbits, 1.0, {}, {});
+    const SafeTensors packed = export_seed0(spec, bits, c);
     int64_t tensor_bytes = 0;
     for (const auto& kv : packed.entries) tensor_bytes += int64_t(kv.second.bytes.size());
     const SizeReport r = size_report(spec, bits, c.abits);
@@ -120,6 +128,68 @@ TEST_CASE("no float copy of a quantized weight goes into the packed file") {
   CHECK(packed.entries.count("bn2.mean") == 0);
   // conv1's input is the float image: its batch norm stays float.
   CHECK(packed.entries.count("bn1.mean") == 1);
+}
+
+// The bytes an `int` layer's kernel holds, from the layouts of
+// docs/packed-format.md ("Resident weight memory"), and that layer's
+// packed bytes (the file's <L>.weight): dot keeps packed_size(OC Kp, k),
+// Kp = K with a conv's channels per group (a linear layer's inputs)
+// rounded up to 4; bitplane k bit planes per row, rows padded to the
+// column word WB (bitplane_word_bits), in 64-bit storage.
+struct CodeBytes {
+  int64_t resident = 0, packed = 0;
+};
+
+CodeBytes int_layer_code_bytes(const LayerSpec& L, int k, int a) {
+  const bool conv = L.type == LayerType::conv;
+  const int64_t OC = L.out_shape[0], groups = conv ? L.groups : 1;
+  const int64_t ICg = L.in_shape[0] / groups, taps = conv ? L.kernel_h * L.kernel_w : 1;
+  const int64_t K = ICg * taps;
+  IntKernel kernel = preferred_int_kernel(k, a, K);
+  if (conv) {
+    IntConvGeom g;
+    g.IC = L.in_shape[0], g.OC = OC, g.KH = L.kernel_h, g.KW = L.kernel_w, g.SH = L.stride_h, g.SW = L.stride_w;
+    g.PH = L.pad_h, g.PW = L.pad_w, g.groups = groups;
+    kernel = preferred_conv_kernel(g, L.in_shape[2], k, a);
+  }
+  CodeBytes b;
+  b.packed = packed_size(OC * K, k);
+  const int64_t OCg = OC / groups;
+  if (kernel == IntKernel::dot) {
+    const int64_t Kp = (ICg + 3) / 4 * 4 * taps;
+    b.resident = groups * packed_size(OCg * Kp, k);
+  } else {
+    const int64_t WB = bitplane_word_bits(k, a, K);  // the models' channels fill bitplane's channel blocks
+    b.resident = groups * 8 * ((OCg * k * ((K + WB - 1) / WB) * WB + 63) / 64);
+  }
+  return b;
+}
+
+TEST_CASE("the integer engine keeps the quantized layers' weights at their packed size") {
+  for (const Case& c : cases()) {
+    INFO(c.model << " w" << c.wbits << "a" << c.abits);
+    const ModelSpec spec = spec_of(c.model);
+    const std::vector<int> bits = parse_wbits(c.wbits, spec.num_stages);
+    const PackedModel pm(export_seed0(spec, bits, c));
+    const PackedPlan plan = plan_packed(spec, bits, c.abits);
+    int64_t resident = 0, packed = 0;
+    for (size_t i = 0; i < spec.layers.size(); ++i) {
+      if (plan.layers[i].role != PackedRole::int_layer) continue;
+      const LayerSpec& L = spec.layers[i];
+      const int k = plan.layers[i].wbits;
+      const CodeBytes b = int_layer_code_bytes(L, k, c.abits);
+      // The file's tensor is what the layer packs.
+      CHECK(b.packed == (weight_params(L) * k + 7) / 8);
+      resident += b.resident, packed += b.packed;
+    }
+    CHECK(pm.resident_code_bytes() == resident);
+    CHECK(pm.resident_code_bytes() >= packed);
+    // Padding only where bitplane rows do not fill a column word (resnet20's
+    // K = 144 and K = 16 layers on bit planes): at most a few KiB.
+    CHECK(pm.resident_code_bytes() - packed <= 8 * 1024);
+    // vgg7-fmnist and vgg7: every K a multiple of 64, no padding at all.
+    if (std::string(c.model).rfind("vgg7", 0) == 0) CHECK(pm.resident_code_bytes() == packed);
+  }
 }
 
 TEST_CASE("the integer engine computes the float engine's logits") {
