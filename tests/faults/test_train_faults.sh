@@ -22,6 +22,16 @@ trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 args=(--model lenet5 --data fashion-mnist --wbits 2 --abits 2 --seed 7 --threads 1)
 small=(--limit 1200)
 fail() { echo "FAILED: $*" >&2; exit 1; }
+# Waits until the command succeeds, polling every 20 ms, for at most 10
+# minutes (a sanitized build on a loaded machine can take a minute to reach
+# a step that takes a second in the Release build); false after that.
+wait_for() {
+  local deadline=$((SECONDS + 600))
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.02
+  done
+}
 
 "$taper" train "${args[@]}" "${small[@]}" --epochs 6 --out "$work/ref" > /dev/null 2>&1
 echo "reference run done"
@@ -29,7 +39,7 @@ echo "reference run done"
 echo "== 1. SIGINT"
 "$taper" train "${args[@]}" --epochs 6 --limit 6000 --out "$work/int" > "$work/int.log" 2>&1 &
 job=$!
-for _ in $(seq 1 300); do grep -q "batch" "$work/int.log" 2>/dev/null && break; sleep 0.05; done
+wait_for grep -q "batch" "$work/int.log" || fail "no training step within 10 minutes"
 kill -INT "$job"
 code=0; wait "$job" || code=$?
 [[ $code -eq 130 ]] || { cat "$work/int.log"; fail "exit code $code after SIGINT (expected 130)"; }
@@ -41,7 +51,7 @@ python3 "$same" "$work/int_ref/last.safetensors" "$work/int/last.safetensors" ||
 # Twice: the second SIGINT ends the process at once.
 "$taper" train "${args[@]}" --epochs 6 --limit 6000 --out "$work/int2" > "$work/int2.log" 2>&1 &
 job=$!
-for _ in $(seq 1 300); do grep -q "batch" "$work/int2.log" 2>/dev/null && break; sleep 0.05; done
+wait_for grep -q "batch" "$work/int2.log" || fail "no training step within 10 minutes"
 kill -INT "$job"; sleep 0.05; kill -INT "$job" 2>/dev/null || true
 code=0; wait "$job" || code=$?
 [[ $code -eq 130 ]] || fail "exit code $code after two SIGINTs (expected 130)"
@@ -81,7 +91,8 @@ echo "== 3. a checkpoint that cannot be written"
 # 64 KiB file-size limit: the next checkpoint (about 0.5 MB) cannot be written.
 "$taper" train "${args[@]}" "${small[@]}" --epochs 3 --out "$work/full" > /dev/null 2>&1 &
 job=$!
-for _ in $(seq 1 600); do [[ -s "$work/full/metrics.jsonl" && -f "$work/full/last.safetensors" ]] && break; sleep 0.02; done
+first_checkpoint() { [[ -s "$work/full/metrics.jsonl" && -f "$work/full/last.safetensors" ]]; }
+wait_for first_checkpoint || fail "no first checkpoint within 10 minutes"
 kill -9 "$job" 2>/dev/null || true; wait "$job" 2>/dev/null || true
 [[ -f "$work/full/last.safetensors" ]] || fail "no first checkpoint"
 cp "$work/full/last.safetensors" "$work/before.safetensors"
