@@ -48,23 +48,32 @@ const ExpandTables& expand_tables(int k) {
   return all[k];
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void expand_codes_vbmi(const uint8_t* src, int64_t n, int k,
-                                                                             int8_t* s8) {
+#define TAPER_AVX512_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+
+// One step: the 64 codes whose k-bit stream starts at `in` (bytes under
+// kin) -> their 64 s8 weights. A named function, not a lambda: GCC does not
+// give a lambda its enclosing function's target, so a lambda's intrinsics
+// fail to inline in a build without -march=native.
+TAPER_AVX512_VBMI inline __m512i expand_step(const uint8_t* in, __mmask64 kin, int k, __m512i vidx, __m512i vshift,
+                                             __m512i t0, __m512i t1, __m512i top) {
+  const __m512i x = _mm512_maskz_loadu_epi8(kin, in);
+  const __m512i q = _mm512_multishift_epi64_epi8(vshift, _mm512_permutexvar_epi8(vidx, x));
+  return k <= 6 ? _mm512_permutexvar_epi8(q, t0) : k == 7 ? _mm512_permutex2var_epi8(t0, q, t1) : _mm512_xor_si512(q, top);
+}
+
+TAPER_AVX512_VBMI void expand_codes_vbmi(const uint8_t* src, int64_t n, int k, int8_t* s8) {
   const ExpandTables& et = expand_tables(k);
   const __m512i vidx = _mm512_load_si512(et.idx), vshift = _mm512_load_si512(et.shift);
   const __m512i t0 = _mm512_load_si512(et.table), t1 = _mm512_load_si512(et.table + 64);
   const __m512i top = _mm512_set1_epi8(static_cast<char>(0x80));
-  auto step = [&](const uint8_t* in, __mmask64 kin) {
-    const __m512i x = _mm512_maskz_loadu_epi8(kin, in);
-    const __m512i q = _mm512_multishift_epi64_epi8(vshift, _mm512_permutexvar_epi8(vidx, x));
-    return k <= 6 ? _mm512_permutexvar_epi8(q, t0) : k == 7 ? _mm512_permutex2var_epi8(t0, q, t1) : _mm512_xor_si512(q, top);
-  };
   const __mmask64 kfull = k == 8 ? ~__mmask64(0) : (__mmask64(1) << (8 * k)) - 1;  // the 8 k bytes of 64 codes
   int64_t i = 0;
-  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(s8 + i, step(src + (i / 8) * k, kfull));
+  for (; i + 64 <= n; i += 64)
+    _mm512_storeu_si512(s8 + i, expand_step(src + (i / 8) * k, kfull, k, vidx, vshift, t0, t1, top));
   if (i < n) {
     const int64_t left = n - i, bytes = (left * k + 7) / 8;
-    _mm512_mask_storeu_epi8(s8 + i, (__mmask64(1) << left) - 1, step(src + (i / 8) * k, (__mmask64(1) << bytes) - 1));
+    _mm512_mask_storeu_epi8(s8 + i, (__mmask64(1) << left) - 1,
+                            expand_step(src + (i / 8) * k, (__mmask64(1) << bytes) - 1, k, vidx, vshift, t0, t1, top));
   }
 }
 
