@@ -48,22 +48,4 @@ for seed in 1 2 3; do
   done
 done
 
-/usr/bin/python3 - "$out" <<'PY'
-import json, os, statistics, sys
-out = sys.argv[1]
-rows = {}
-for name in sorted(os.listdir(out)):
-    p = os.path.join(out, name, "result.json")
-    if not os.path.isfile(p):
-        continue
-    r = json.load(open(p))
-    side, rest = name.split("-", 1)
-    model = rest.rsplit("-s", 1)[0]
-    acc = 100 * r["final_test_acc"]
-    rows.setdefault((model, side), []).append(acc)
-    print(f"{name:28s} test after epoch {r['epochs']}: {acc:.2f}%  ({r['seconds']:.0f} s)")
-print()
-for (model, side), v in sorted(rows.items()):
-    sd = statistics.stdev(v) if len(v) > 1 else float("nan")
-    print(f"{model:16s} {side:6s} n={len(v)}  mean {statistics.mean(v):.2f}%  std {sd:.2f}  ({', '.join(f'{x:.2f}' for x in v)})")
-PY
+/usr/bin/python3 tests/torch/compare_table.py "$out"
