@@ -77,13 +77,27 @@ struct Canvas {
   }
 };
 
-std::string fmt(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, std::fabs(v) >= 10 || v == 0 ? "%.0f" : "%.2g", v);
-  return b;
+}  // namespace
+
+std::vector<double> nice_ticks(double lo, double hi, int target) {
+  check(std::isfinite(lo) && std::isfinite(hi) && lo < hi && target >= 1, "nice_ticks: need lo < hi, got ", lo,
+        " and ", hi);
+  // The step of 1, 2 or 5 times a power of ten nearest (in ratio) to (hi - lo) / target.
+  double raw = (hi - lo) / target, p = std::pow(10.0, std::floor(std::log10(raw))), step = p;
+  for (double m : {2.0, 5.0, 10.0})
+    if (std::fabs(std::log(m * p / raw)) < std::fabs(std::log(step / raw))) step = m * p;
+  std::vector<double> t;
+  for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k += 1)
+    t.push_back(k * step == 0 ? 0.0 : k * step);  // no "-0"
+  return t;
 }
 
-}  // namespace
+std::string tick_label(double v, double step) {
+  int decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", decimals, v);
+  return b;
+}
 
 PlotPoint curve_point(const std::vector<EpochMetrics>& m, int panel, size_t i, double value) {
   double lo, hi;
@@ -106,10 +120,11 @@ Image draw_curves(const std::vector<EpochMetrics>& m) {
     y_range(m, panel, lo, hi);
     const int x0 = panel * kPanelWidth + kLeft, x1 = (panel + 1) * kPanelWidth - kRight;
     const int y0 = kTop, y1 = kHeight - kBottom;
-    for (int t = 0; t <= 4; ++t) {  // horizontal grid lines with labels
-      int y = y1 - (y1 - y0) * t / 4;
+    const std::vector<double> ticks = nice_ticks(lo, hi, 5);  // horizontal grid lines with labels
+    for (double v : ticks) {
+      int y = y1 - static_cast<int>(std::lround((v - lo) / (hi - lo) * (y1 - y0)));
       c.rect(x0, y, x1, y + 1, kGrid);
-      c.text(x0 - 40, y - 3, fmt(lo + (hi - lo) * t / 4), kText);
+      c.text(x0 - 40, y - 3, tick_label(v, ticks.size() > 1 ? ticks[1] - ticks[0] : 1), kText);
     }
     c.rect(x0, y0, x0 + 1, y1 + 1, kAxis);
     c.rect(x0, y1, x1, y1 + 1, kAxis);
@@ -228,13 +243,14 @@ Image draw_chart(const Chart& chart) {
   c.img.rgb.assign(static_cast<size_t>(chart.width) * chart.height * 3, 255);
   const Axes a = fit_axes(chart);
   const int x0 = kChartLeft, x1 = chart.width - kChartRight, y0 = kChartTop, y1 = chart.height - kChartBottom;
-  // y grid: 5 lines with labels.
-  for (int t = 0; t <= 4; ++t) {
-    int y = y1 - (y1 - y0) * t / 4;
+  // y grid: round values 1, 2 or 5 x 10^k apart.
+  const std::vector<double> yt = nice_ticks(a.y_lo, a.y_hi, 6);
+  for (double v : yt) {
+    int y = y1 - static_cast<int>(std::lround((v - a.y_lo) / (a.y_hi - a.y_lo) * (y1 - y0)));
     c.rect(x0, y, x1, y + 1, kGrid);
-    c.text(x0 - 50, y - 3, fmt(a.y_lo + (a.y_hi - a.y_lo) * t / 4), kText);
+    c.text(x0 - 50, y - 3, tick_label(v, yt.size() > 1 ? yt[1] - yt[0] : 1), kText);
   }
-  // x grid: powers of 1, 2, 5 per decade on a log axis, 5 steps on a linear one.
+  // x grid: powers of 1, 2, 5 per decade on a log axis, round values on a linear one.
   auto xpix = [&](double v) { return x0 + static_cast<int>(std::lround((v - a.x_lo) / (a.x_hi - a.x_lo) * (x1 - x0))); };
   auto log_label = [&](double v) {
     double value = std::pow(10.0, v);
@@ -258,11 +274,11 @@ Image draw_chart(const Chart& chart) {
     if (ticks < 2)  // a range inside one 1-2-5 step: label the ends
       for (double v : {a.x_lo, a.x_hi}) c.text(xpix(v) - 8, y1 + 8, log_label(v), kText);
   } else {
-    for (int t = 0; t <= 4; ++t) {
-      double v = a.x_lo + (a.x_hi - a.x_lo) * t / 4;
+    const std::vector<double> xt = nice_ticks(a.x_lo, a.x_hi, 10);
+    for (double v : xt) {
       int x = xpix(v);
       c.rect(x, y0, x + 1, y1, kGrid);
-      c.text(x - 8, y1 + 8, fmt(v), kText);
+      c.text(x - 8, y1 + 8, tick_label(v, xt.size() > 1 ? xt[1] - xt[0] : 1), kText);
     }
   }
   c.rect(x0, y0, x0 + 1, y1 + 1, kAxis);

@@ -72,6 +72,13 @@ struct Chart {
 PlotPoint chart_point(const Chart& chart, double x, double y);
 Image draw_chart(const Chart& chart);
 
+// Axis ticks: the multiples of one round step (1, 2 or 5 x 10^k) in [lo, hi],
+// the step nearest in ratio to (hi - lo) / target; labelled by
+// tick_label with as many decimals as the step needs (2.5 with step 0.5, 40
+// with step 10). Throws unless lo < hi, both finite, target >= 1.
+std::vector<double> nice_ticks(double lo, double hi, int target);
+std::string tick_label(double v, double step);
+
 // A qualitative palette (matplotlib's tab10) for the i-th series.
 Color palette(size_t i);
 

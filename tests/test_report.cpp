@@ -92,3 +92,21 @@ TEST_CASE("chart: a log x axis spaces decades evenly, points carry their series'
   c.series[0].x[0] = 0;  // log of 0
   CHECK_THROWS(draw_chart(c));
 }
+
+TEST_CASE("chart ticks: round steps of 1, 2 or 5 x 10^k inside the range") {
+  using V = std::vector<double>;
+  CHECK(nice_ticks(36.0, 88.0, 6) == V{40, 50, 60, 70, 80});        // 8.67: step 10
+  CHECK(nice_ticks(71.9, 85.1, 6) == V{72, 74, 76, 78, 80, 82, 84});  // 2.2: step 2
+  CHECK(nice_ticks(0.46, 10.54, 10) == V{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});  // 1.008: step 1
+  CHECK(nice_ticks(0.5, 5.5, 5) == V{1, 2, 3, 4, 5});
+  CHECK(nice_ticks(-1.0, 1.0, 4) == V{-1.0, -0.5, 0.0, 0.5, 1.0});  // 0 and the ends included
+  V small = nice_ticks(0.0, 0.25, 5);                               // step 0.05
+  REQUIRE(small.size() == 6);
+  CHECK(std::abs(small[1] - 0.05) < 1e-12);
+  CHECK(tick_label(small[1], small[1] - small[0]) == "0.05");
+  CHECK(tick_label(40, 10) == "40");
+  CHECK(tick_label(2.5, 0.5) == "2.5");
+  CHECK(tick_label(0.0, 0.5) == "0.0");
+  CHECK_THROWS(nice_ticks(1.0, 1.0, 5));
+  CHECK_THROWS(nice_ticks(0.0, INFINITY, 5));
+}
