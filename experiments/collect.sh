@@ -17,36 +17,30 @@ taper=build/taper
 [ -x "$taper" ] || { echo "no $taper: build first (scripts/build.sh)" >&2; exit 2; }
 [ -d "$runs" ] || { echo "no runs folder $runs" >&2; exit 2; }
 
-copy_run() {  # SRC DST: the small files of one finished run
-  mkdir -p "$2"
-  for f in config.json result.json metrics.jsonl; do
-    if [ -f "$1/$f" ]; then cp "$1/$f" "$2/$f"; fi
+collect() {  # FROM TO: every finished run folder under FROM into TO; prints how many
+  local n=0 run
+  for run in "$1"/*/; do
+    run=${run%/}
+    [ -f "$run/result.json" ] || continue
+    mkdir -p "$2/$(basename "$run")"
+    for f in config.json result.json metrics.jsonl; do
+      if [ -f "$run/$f" ]; then cp "$run/$f" "$2/$(basename "$run")/$f"; fi
+    done
+    n=$((n + 1))
   done
+  echo "$n"
 }
 
 for grid in experiments/*.json; do
   name=$(basename "$grid" .json)
   [ -d "$runs/$name" ] || continue
-  n=0
-  for cell in "$runs/$name"/*/; do
-    cell=${cell%/}
-    [ -f "$cell/result.json" ] || continue
-    copy_run "$cell" "results/$name/$(basename "$cell")"
-    n=$((n + 1))
-  done
+  n=$(collect "$runs/$name" "results/$name")
   [ "$n" -gt 0 ] || continue
   echo "$name: $n finished runs"
   "$taper" report "results/$name" > /dev/null
 done
 
 if [ -d "$runs/compare" ]; then
-  n=0
-  for run in "$runs/compare"/*/; do
-    run=${run%/}
-    [ -f "$run/result.json" ] || continue
-    copy_run "$run" "results/compare/$(basename "$run")"
-    n=$((n + 1))
-  done
-  echo "compare: $n finished runs"
+  echo "compare: $(collect "$runs/compare" results/compare) finished runs"
   /usr/bin/python3 tests/torch/compare_table.py results/compare > results/compare/summary.txt
 fi
