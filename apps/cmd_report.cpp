@@ -249,7 +249,7 @@ ReportCounts write_report(const std::string& dir) {
     char width[32] = "";
     if (num(cf["width"]) != 1.0) std::snprintf(width, sizeof width, " x%g", num(cf["width"]));
     points.push_back({num(rs["weight_bytes"]), 100 * s.mean, std::isnan(s.std) ? 0.0 : 100 * s.std,
-                      "w" + cf.value("wbits", std::string("?")) + "a" + std::to_string(cf.value("abits", 0)) + width,
+                      "w" + cf.value("wbits", std::string("?")) + " a" + std::to_string(cf.value("abits", 0)) + width,
                       progressive(cf.value("wbits", std::string("")))});
   }
   write_file_atomic(dir + "/summary.md", md.str());

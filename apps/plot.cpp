@@ -15,7 +15,7 @@ namespace {
 constexpr int kWidth = 900, kHeight = 380;
 constexpr int kPanelWidth = kWidth / 2;
 constexpr int kLeft = 56, kRight = 16, kTop = 34, kBottom = 36;  // margins inside a panel
-constexpr Color kAxis = {60, 60, 60}, kGrid = {225, 225, 225}, kText = {30, 30, 30};
+constexpr Color kAxis = {60, 60, 60}, kGrid = {225, 225, 225}, kText = {30, 30, 30}, kWhite = {255, 255, 255};
 
 // The y range of a panel: loss from 0 to a bit above the largest value,
 // accuracy (in %) from the tens below the smallest value to 100.
@@ -302,7 +302,6 @@ Image draw_chart(const Chart& chart) {
         c.rect(p.x - 4, lo.y, p.x + 5, lo.y + 1, s.color);
       }
       marker(c, p, s.marker, s.color);
-      if (i < s.tags.size() && !s.tags[i].empty()) c.text(p.x + 8, p.y - 12, s.tags[i], kText);
     }
     if (!s.label.empty()) {  // legend entry
       const int lx = x1 + 16;
@@ -312,6 +311,19 @@ Image draw_chart(const Chart& chart) {
       ly += 18;
     }
   }
+  // Tags last, on a white box, above their point and right of it (left where
+  // the plot ends), clear of a ring of radius 9, so that no line or error
+  // bar runs through them.
+  for (const auto& s : chart.series)
+    for (size_t i = 0; i < s.x.size() && i < s.tags.size(); ++i) {
+      if (s.tags[i].empty()) continue;
+      PlotPoint p = chart_point(chart, s.x[i], s.y[i]);
+      std::string copy = s.tags[i];
+      const int w = stb_easy_font_width(copy.data()), h = stb_easy_font_height(copy.data());
+      const int tx = p.x + 11 + w <= x1 ? p.x + 11 : p.x - 11 - w, ty = p.y - 16;
+      c.rect(tx - 1, ty - 1, tx + w + 1, ty + h + 1, kWhite);
+      c.text(tx, ty, s.tags[i], kText);
+    }
   return c.img;
 }
 
