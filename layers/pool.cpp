@@ -58,10 +58,54 @@ MaxPool2d::MaxPool2d(int kernel, int stride, int padding)
   check_window("maxpool", kernel, stride, padding);
 }
 
-// Forward: y[n, c, oh, ow] = max of x[n, c, h, w] over the window's real
-// cells (padding is -inf, so it never wins). Scanning in row-major order and
-// replacing only on a strictly larger value keeps the first maximum on ties;
-// a NaN wins, as in PyTorch.
+// y[oh, ow] = max of x[h, w] over the window's real cells (padding is -inf,
+// so it never wins), scanned in row-major order.
+void maxpool_plane_ref(const float* x, int64_t H, int64_t W, int kernel, int stride, int padding,
+                       int64_t OH, int64_t OW, float* y, int32_t* argmax) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    int64_t h0, h1;
+    window(oh, kernel, stride, padding, H, h0, h1);
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      int64_t w0, w1;
+      window(ow, kernel, stride, padding, W, w0, w1);
+      int64_t best_at = h0 * W + w0;
+      float best = x[best_at];
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w)
+          if (maxpool_takes(x[h * W + w], best)) best = x[h * W + w], best_at = h * W + w;
+      y[oh * OW + ow] = best;
+      if (argmax) argmax[oh * OW + ow] = static_cast<int32_t>(best_at);
+    }
+  }
+}
+
+// maxpool_plane_ref at kernel 2, stride 2, padding 0: the window of (oh, ow)
+// is x[2oh .. 2oh+1, 2ow .. 2ow+1], taken in the same order with selects
+// instead of branches (random data makes every compare a coin flip).
+void maxpool2x2_plane(const float* x, int64_t H, int64_t W, float* y, int32_t* argmax) {
+  const int64_t OH = H / 2, OW = W / 2;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* r0 = x + 2 * oh * W;
+    const float* r1 = r0 + W;
+    const int32_t row = static_cast<int32_t>(2 * oh * W);
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int32_t at = row + static_cast<int32_t>(2 * ow);
+      float best = r0[2 * ow];
+      int32_t best_at = at;
+      const float cells[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+      const int32_t where[3] = {at + 1, at + static_cast<int32_t>(W), at + static_cast<int32_t>(W) + 1};
+      for (int i = 0; i < 3; ++i) {
+        const bool take = maxpool_takes(cells[i], best);
+        best = take ? cells[i] : best;
+        best_at = take ? where[i] : best_at;
+      }
+      y[oh * OW + ow] = best;
+      if (argmax) argmax[oh * OW + ow] = best_at;
+    }
+  }
+}
+
+// Forward: each plane by maxpool_plane_ref, or its 2x2 fast path.
 Var& MaxPool2d::forward(Var& x, Tape& tape) {
   const PoolShape s = pool_shape("maxpool", x.data, kernel_, stride_, padding_);
   const int64_t planes = s.N * s.C, in_plane = s.H * s.W, out_plane = s.OH * s.OW;
@@ -71,27 +115,15 @@ Var& MaxPool2d::forward(Var& x, Tape& tape) {
   const float* xp = x.data.data();
   float* yp = out.data.data();
   int32_t* ap = keep ? argmax_.data() : nullptr;
-  const int k = kernel_, st = stride_, pad = padding_;
+  const bool two = kernel_ == 2 && stride_ == 2 && padding_ == 0;
   parallel_for(planes, x.data.numel() >= kMinParallelWork, [&](int64_t plane) {
     const float* xc = xp + plane * in_plane;
-    for (int64_t oh = 0; oh < s.OH; ++oh) {
-      int64_t h0, h1;
-      window(oh, k, st, pad, s.H, h0, h1);
-      for (int64_t ow = 0; ow < s.OW; ++ow) {
-        int64_t w0, w1;
-        window(ow, k, st, pad, s.W, w0, w1);
-        int64_t best_at = h0 * s.W + w0;
-        float best = xc[best_at];
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            const float v = xc[h * s.W + w];
-            if (v > best || std::isnan(v)) best = v, best_at = h * s.W + w;
-          }
-        const int64_t o = plane * out_plane + oh * s.OW + ow;
-        yp[o] = best;
-        if (ap) ap[o] = static_cast<int32_t>(best_at);
-      }
-    }
+    float* yc = yp + plane * out_plane;
+    int32_t* ac = ap ? ap + plane * out_plane : nullptr;
+    if (two)
+      maxpool2x2_plane(xc, s.H, s.W, yc, ac);
+    else
+      maxpool_plane_ref(xc, s.H, s.W, kernel_, stride_, padding_, s.OH, s.OW, yc, ac);
   });
   x_ = &x;
   record(tape, {&x});

@@ -7,6 +7,7 @@
 //   GlobalAvgPool: y (N, C), the mean of each plane.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -36,6 +37,17 @@ class MaxPool2d : public Op {
   // never rescans the windows.
   std::vector<int32_t> argmax_;
 };
+
+// One plane of max pooling: y (OH, OW) from x (H, W), and when argmax is
+// not null, each output's window maximum as h * W + w. The reference scans
+// each window in row-major order and takes a cell when maxpool_takes says so
+// (strictly larger, or NaN), so ties keep the first maximum and a NaN wins.
+// The 2x2, stride-2, unpadded plane (every max pool of the shipped models) is
+// the same scan unrolled and branch-free; it equals the reference exactly.
+inline bool maxpool_takes(float v, float best) { return v > best || std::isnan(v); }
+void maxpool_plane_ref(const float* x, int64_t H, int64_t W, int kernel, int stride, int padding,
+                       int64_t OH, int64_t OW, float* y, int32_t* argmax);
+void maxpool2x2_plane(const float* x, int64_t H, int64_t W, float* y, int32_t* argmax);
 
 class AvgPool2d : public Op {
  public:
