@@ -32,7 +32,8 @@ echo 19 > /proc/self/autogroup 2>/dev/null || true
 sweep() {  # grid name [jobs]
   echo "$(date -u) sweep: $runs/$1"
   nice -n 19 "$runs/bin/taper" sweep "experiments/$1.json" --out "$runs/$1" --jobs "${2:-1}" --threads 1
-  echo "$(date -u) sweep finished: $runs/$1 (exit $?)"
+  local rc=$?
+  echo "$(date -u) sweep finished: $runs/$1 (exit $rc)"
 }
 
 ( sweep cifar10-resnet20-table2; sweep cifar10-resnet20-isosize ) &
@@ -40,7 +41,8 @@ lane1=$!
 (
   echo "$(date -u) compare: $runs/compare"
   tests/torch/compare.sh "$runs/bin"
-  echo "$(date -u) compare finished (exit $?)"
+  rc=$?
+  echo "$(date -u) compare finished (exit $rc)"
   sweep fmnist-vgg7-table2
 ) &
 lane2=$!
