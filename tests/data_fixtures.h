@@ -14,29 +14,21 @@
 
 #include "data/dataset.h"
 #include "engine/rng.h"
+#include "support/files.h"
 #include "support/temp_dir.h"
 
 namespace taper {
 namespace testing {
 
-// A fresh folder under /tmp, removed with everything in it at scope exit.
 using Bytes = std::vector<uint8_t>;
 
 inline void write_bytes(const std::string& path, const Bytes& bytes) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("cannot write " + path);
-}
-
-inline void write_text(const std::string& path, const std::string& text) {
-  write_bytes(path, Bytes(text.begin(), text.end()));
+  write_text(path, std::string(bytes.begin(), bytes.end()));
 }
 
 inline Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const std::string s = read_text(path);
+  return Bytes(s.begin(), s.end());
 }
 
 inline void write_gz(const std::string& path, const Bytes& bytes) {

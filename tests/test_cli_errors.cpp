@@ -73,8 +73,7 @@ TEST_CASE("forward: bad tensor files and flags exit with 2") {
   save_safetensors(d / "noinput.st", no_input);
   write_text(d / "garbage.st", "this is not a safetensors file at all");
   {
-    std::ifstream f(d / "in.st", std::ios::binary);
-    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string all = read_text(d / "in.st");
     write_text(d / "truncated.st", all.substr(0, all.size() / 2));
   }
   SafeTensors missing = w;

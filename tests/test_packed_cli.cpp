@@ -10,6 +10,7 @@
 
 #include "engine/safetensors.h"
 #include "support/block_data.h"
+#include "support/files.h"
 #include "support/run_taper.h"
 
 using namespace taper;
@@ -17,16 +18,6 @@ using namespace taper::testing;
 using nlohmann::json;
 
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-void write_all(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-}
 
 // Trains lenet5 w2a2 for one short epoch and exports it; returns the run folder.
 struct PackedRun {
@@ -90,10 +81,10 @@ TEST_CASE("a packed lenet5 evaluates like its float checkpoint") {
 
 TEST_CASE("bad packed files get exit code 2 naming the file and the tensor") {
   PackedRun run;
-  const std::string good = read_all(run.packed);
+  const std::string good = read_text(run.packed);
   const std::string bad = run.dir / "bad.taper";
   auto eval_bad = [&](const std::string& bytes, const std::string& needle) {
-    write_all(bad, bytes);
+    write_text(bad, bytes);
     expect_usage_error("eval " + bad, needle);
     expect_usage_error("eval " + bad, bad);
   };

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "apps/plot.h"
+#include "support/files.h"
 #include "support/run_taper.h"
 
 using namespace taper::app;
@@ -16,31 +17,18 @@ using namespace taper::testing;
 
 namespace {
 
-void write(const std::string& path, const std::string& text) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream f(path);
-  f << text;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 void fake_run(const TempDir& dir, const std::string& name, const std::string& wbits, int seed, double acc,
               bool finished = true) {
-  write(dir / name + "/config.json", R"({"model": "m", "data": "d", "wbits": ")" + wbits +
-                                         R"(", "abits": 2, "width": 1.0, "match_size": null, "seed": )" +
-                                         std::to_string(seed) + R"(, "epochs": 2, "threads": 1, "out": "x"})");
-  write(dir / name + "/metrics.jsonl", R"({"epoch": 1, "test_acc": 0.1})" "\n" R"({"epoch": 2, "test_acc": )" +
-                                           std::to_string(acc) + "}\n");
+  write_text(dir / name + "/config.json", R"({"model": "m", "data": "d", "wbits": ")" + wbits +
+                                              R"(", "abits": 2, "width": 1.0, "match_size": null, "seed": )" +
+                                              std::to_string(seed) + R"(, "epochs": 2, "threads": 1, "out": "x"})");
+  write_text(dir / name + "/metrics.jsonl", R"({"epoch": 1, "test_acc": 0.1})" "\n" R"({"epoch": 2, "test_acc": )" +
+                                                std::to_string(acc) + "}\n");
   if (finished)
-    write(dir / name + "/result.json",
-          R"({"avg_weight_bits": 2.0, "weight_bytes": )" + std::string(wbits == "2" ? "1000" : "700") +
-              R"(, "total_bytes": 1200, "best_epoch": 2, "best_val_acc": 0.5, "test_acc_at_best": )" +
-              std::to_string(acc) + R"(, "final_test_acc": )" + std::to_string(acc) + R"(, "seconds": 3.5})");
+    write_text(dir / name + "/result.json",
+               R"({"avg_weight_bits": 2.0, "weight_bytes": )" + std::string(wbits == "2" ? "1000" : "700") +
+                   R"(, "total_bytes": 1200, "best_epoch": 2, "best_val_acc": 0.5, "test_acc_at_best": )" +
+                   std::to_string(acc) + R"(, "final_test_acc": )" + std::to_string(acc) + R"(, "seconds": 3.5})");
 }
 
 }  // namespace
@@ -54,11 +42,11 @@ TEST_CASE("report: results.csv rows and summary.md mean +- sample std over seeds
   RunResult r = run_taper("report " + dir.path());
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  const std::string csv = read(dir / "results.csv");
+  const std::string csv = read_text(dir / "results.csv");
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);  // header + 3 finished runs
   CHECK(csv.rfind("run,model,data,wbits,abits,width,match_size,seed,", 0) == 0);
   CHECK(csv.find("a-s2,m,d,2,2,1.0,,2,") != std::string::npos);
-  const std::string md = read(dir / "summary.md");
+  const std::string md = read_text(dir / "summary.md");
   CHECK(md.find("3 finished runs in 2 configurations; 1 run folders not finished") != std::string::npos);
   // 50% and 60%: mean 55, sample std sqrt(50) = 7.07
   CHECK(md.find("| m w2 a2 | 2 | 2 | 1.000 | 2.0000 | 1000 | 1200 | 2 | 55.00 +- 7.07 | 55.00 +- 7.07 |") !=
@@ -72,7 +60,10 @@ TEST_CASE("report: results.csv rows and summary.md mean +- sample std over seeds
 TEST_CASE("chart: a log x axis spaces decades evenly, points carry their series' color") {
   Chart c;
   c.log_x = true;
-  Series s{"s", palette(3), Marker::Square};
+  Series s;
+  s.label = "s";
+  s.color = palette(3);
+  s.marker = Marker::Square;
   s.x = {10, 100, 1000};
   s.y = {1, 2, 3};
   s.err = {0.5, 0, 0};

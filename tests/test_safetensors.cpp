@@ -10,8 +10,10 @@
 
 #include "engine/error.h"
 #include "engine/safetensors.h"
+#include "support/files.h"
 
 using namespace taper;
+using namespace taper::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,16 +33,6 @@ struct ScratchDir {
   std::string path(const std::string& name) const { return (dir / name).string(); }
 };
 const ScratchDir scratch;
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // 8-byte little-endian length n.
 std::string u64_le(uint64_t n) {
@@ -65,7 +57,7 @@ std::string float_bytes(std::initializer_list<float> values) {
 void expect_rejected(const std::string& bytes, const std::string& expected) {
   static int counter = 0;
   const std::string path = scratch.path("bad_" + std::to_string(counter++) + ".safetensors");
-  write_file(path, bytes);
+  write_text(path, bytes);
   INFO("expected rejection: " << expected);
   try {
     load_safetensors(path);
@@ -139,10 +131,10 @@ TEST_CASE("safetensors writes and reads the exact bytes Python's safetensors pro
   st.metadata["format"] = "pt";
   const std::string path = scratch.path("python.safetensors");
   save_safetensors(path, st);
-  CHECK(read_file(path) == expected);
+  CHECK(read_text(path) == expected);
 
   const std::string hand = scratch.path("hand.safetensors");
-  write_file(hand, expected);
+  write_text(hand, expected);
   SafeTensors loaded = load_safetensors(hand);
   CHECK(loaded.metadata.at("format") == "pt");
   CHECK(loaded.get_i64("n") == std::vector<int64_t>{7});
@@ -160,7 +152,7 @@ TEST_CASE("safetensors header without padding, offsets contiguous in name order"
   save_safetensors(path, st);
   const std::string header = R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
   REQUIRE(header.size() == 64);
-  CHECK(read_file(path) == file_bytes(header, float_bytes({0, 1, 2, 3, 4, 5})));
+  CHECK(read_text(path) == file_bytes(header, float_bytes({0, 1, 2, 3, 4, 5})));
 
   SafeTensors two;
   two.put("b", Tensor::from({1}, {2.0f}));
@@ -168,7 +160,7 @@ TEST_CASE("safetensors header without padding, offsets contiguous in name order"
   save_safetensors(path, two);
   const std::string header2 = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                               R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
-  CHECK(read_file(path) == file_bytes(header2 + std::string((8 - header2.size() % 8) % 8, ' '),
+  CHECK(read_text(path) == file_bytes(header2 + std::string((8 - header2.size() % 8) % 8, ' '),
                                       float_bytes({1.0f, 1.5f, 2.0f})));
 }
 
@@ -194,7 +186,7 @@ TEST_CASE("safetensors converts F64, F16 and BF16 to float and narrow integers t
                        R"("i8":{"dtype":"I8","shape":[1],"data_offsets":[44,45]},)"
                        R"("u8":{"dtype":"U8","shape":[1],"data_offsets":[45,46]}})";
   const std::string path = scratch.path("convert.safetensors");
-  write_file(path, file_bytes(header, data));
+  write_text(path, file_bytes(header, data));
   SafeTensors st = load_safetensors(path);
 
   Tensor d = st.get("d");
@@ -320,9 +312,9 @@ TEST_CASE("safetensors rejects malformed files with a message naming the file") 
 
 TEST_CASE("safetensors accepts an empty header and zero-size tensors") {
   const std::string path = scratch.path("empty.safetensors");
-  write_file(path, file_bytes("{}      ", ""));
+  write_text(path, file_bytes("{}      ", ""));
   CHECK(load_safetensors(path).entries.empty());
-  write_file(path, file_bytes(R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}})", ""));
+  write_text(path, file_bytes(R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}})", ""));
   CHECK(load_safetensors(path).get("z").shape() == Shape{0, 3});
 }
 

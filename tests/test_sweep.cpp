@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/files.h"
 #include "support/run_taper.h"
 
 using namespace taper::testing;
@@ -27,18 +28,6 @@ bool data_available() {
   struct stat st;
   const char* home = std::getenv("HOME");
   return home && stat((std::string(home) + "/.cache/taper/fashion-mnist").c_str(), &st) == 0;
-}
-
-void write(const std::string& path, const std::string& text) {
-  std::ofstream f(path);
-  f << text;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 bool exists(const std::string& p) {
@@ -82,7 +71,7 @@ std::string without_seconds(const std::string& csv) {
 TEST_CASE("sweep: bad grid files exit 2 naming the key") {
   TempDir dir;
   auto bad = [&](const std::string& grid, const std::string& needle) {
-    write(dir / "g.json", grid);
+    write_text(dir / "g.json", grid);
     expect_usage_error("sweep " + (dir / "g.json") + " --out " + (dir / "out") + " --threads 1", needle);
     CHECK(!exists(dir / "out"));  // nothing ran
   };
@@ -99,7 +88,7 @@ TEST_CASE("sweep: bad grid files exit 2 naming the key") {
   bad("{" + base + ", " + pol + R"(, "recipe": {"seed": 3}})", "\"recipe\" key \"seed\"");
   // A model the width cannot shrink (its only layer reads the input and writes
   // the classes): 2-bit weights never fit in the bytes of 1-bit ones.
-  write(dir / "fixed.json", R"({"name": "fixed", "input": [1, 28, 28], "classes": 10, "layers": [
+  write_text(dir / "fixed.json", R"({"name": "fixed", "input": [1, 28, 28], "classes": 10, "layers": [
     {"name": "flat", "type": "flatten"},
     {"name": "fc", "type": "linear", "out_features": "classes", "stage": 1}]})");
   bad(R"({"name": "g", "models": [")" + (dir / "fixed.json") + R"("], "data": ["fashion-mnist"], "seeds": [1],
@@ -109,7 +98,7 @@ TEST_CASE("sweep: bad grid files exit 2 naming the key") {
   bad("{" + base + R"(, "policies": [{"wbits": "4-2", "abits": 2}]})", "policies\"[0]");
   bad("{" + base + R"(, "policies": [{"wbits": "2", "abits": 2, "width": 1.5, "match_size": "1"}]})",
       "not both");
-  write(dir / "ok.json", "{" + base + ", " + pol + "}");
+  write_text(dir / "ok.json", "{" + base + ", " + pol + "}");
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   expect_usage_error("sweep " + (dir / "ok.json") + " --out " + (dir / "out") + " --jobs " + std::to_string(cores) +
                          " --threads 2",
@@ -124,7 +113,7 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
     return;
   }
   TempDir dir;
-  write(dir / "tiny.json", kTinyGrid);
+  write_text(dir / "tiny.json", kTinyGrid);
 
   // Uninterrupted.
   RunResult a = run_taper("sweep " + (dir / "tiny.json") + " --out " + (dir / "a") + " --threads 1");
@@ -159,8 +148,8 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
   REQUIRE(b.exit_code == 0);
   CHECK(b.out.find("1 finished, 1 to run") != std::string::npos);
   CHECK(b.out.find("lenet5-fashion-mnist-w1-a2-match2-s1 (resume)") != std::string::npos);
-  CHECK(without_seconds(read(dir / "a/results.csv")) == without_seconds(read(dir / "b/results.csv")));
-  CHECK(read(dir / "a/results.csv").find("lenet5-fashion-mnist-w1-a2-match2-s1") != std::string::npos);
+  CHECK(without_seconds(read_text(dir / "a/results.csv")) == without_seconds(read_text(dir / "b/results.csv")));
+  CHECK(read_text(dir / "a/results.csv").find("lenet5-fashion-mnist-w1-a2-match2-s1") != std::string::npos);
 
   // A third start has nothing to do; report alone rewrites the same table.
   RunResult c = run_taper("sweep " + (dir / "tiny.json") + " --out " + (dir / "b") + " --threads 1");
@@ -168,12 +157,12 @@ TEST_CASE("sweep: killed with SIGKILL and restarted, the same results.csv") {
   CHECK(c.out.find("2 finished, 0 to run") != std::string::npos);
   RunResult r = run_taper("report " + (dir / "a"));
   CHECK(r.exit_code == 0);
-  CHECK(without_seconds(read(dir / "a/results.csv")) == without_seconds(read(dir / "b/results.csv")));
+  CHECK(without_seconds(read_text(dir / "a/results.csv")) == without_seconds(read_text(dir / "b/results.csv")));
 
   // A folder of another grid's run is never overwritten.
   std::string other = kTinyGrid;
   other.replace(other.find("\"epochs\": 2"), 11, "\"epochs\": 3");
-  write(dir / "other.json", other);
+  write_text(dir / "other.json", other);
   expect_usage_error("sweep " + (dir / "other.json") + " --out " + (dir / "b") + " --threads 1", "other settings");
 }
 
@@ -183,7 +172,7 @@ TEST_CASE("sweep: a run killed under a running sweep fails alone; the next start
     return;
   }
   TempDir dir;
-  write(dir / "tiny.json", kTinyGrid);
+  write_text(dir / "tiny.json", kTinyGrid);
   RunResult a = run_taper("sweep " + (dir / "tiny.json") + " --out " + (dir / "a") + " --threads 1");
   REQUIRE(a.exit_code == 0);
 
@@ -201,20 +190,20 @@ TEST_CASE("sweep: a run killed under a running sweep fails alone; the next start
   const std::string first = dir / "b/lenet5-fashion-mnist-w2-a2-x1-s1/last.safetensors";
   for (int i = 0; i < 6000 && !exists(first); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(exists(first));
-  std::string children = read("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::string children = read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
   REQUIRE(!children.empty());
   kill(static_cast<pid_t>(std::stol(children)), SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);  // the sweep went on and reported the failure
-  const std::string out = read(dir / "sweep.out");
+  const std::string out = read_text(dir / "sweep.out");
   CHECK(out.find("FAILED lenet5-fashion-mnist-w2-a2-x1-s1: killed by signal 9") != std::string::npos);
   CHECK(out.find("done   lenet5-fashion-mnist-w1-a2-match2-s1") != std::string::npos);
   RunResult b = run_taper("sweep " + (dir / "tiny.json") + " --out " + (dir / "b") + " --threads 1");
   INFO(b.out << b.err);
   REQUIRE(b.exit_code == 0);
-  CHECK(without_seconds(read(dir / "a/results.csv")) == without_seconds(read(dir / "b/results.csv")));
+  CHECK(without_seconds(read_text(dir / "a/results.csv")) == without_seconds(read_text(dir / "b/results.csv")));
 }
 
 TEST_CASE("train --match-size records the matched width") {
@@ -227,7 +216,7 @@ TEST_CASE("train --match-size records the matched width") {
                           "--out " + (dir / "run"));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  auto cfg = nlohmann::json::parse(read(dir / "run/config.json"));
+  auto cfg = nlohmann::json::parse(read_text(dir / "run/config.json"));
   RunResult s = run_taper("summary lenet5 --wbits 1 --match-size 2 --json");
   REQUIRE(s.exit_code == 0);
   CHECK(cfg["match_size"] == "2");
