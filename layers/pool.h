@@ -24,10 +24,6 @@ class MaxPool2d : public Op {
   // Backward: routes through the cached argmax, input only for its shape.
   bool backward_reads_input(int) const override { return false; }
 
-  int kernel() const { return kernel_; }
-  int stride() const { return stride_; }
-  int padding() const { return padding_; }
-
  private:
   int kernel_, stride_, padding_;
   Var* x_ = nullptr;
@@ -57,10 +53,6 @@ class AvgPool2d : public Op {
   const char* type() const override { return "avgpool"; }
   // Backward: spreads dy over each window, input only for its shape.
   bool backward_reads_input(int) const override { return false; }
-
-  int kernel() const { return kernel_; }
-  int stride() const { return stride_; }
-  int padding() const { return padding_; }
 
  private:
   int kernel_, stride_, padding_;
