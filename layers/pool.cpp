@@ -81,27 +81,40 @@ void maxpool_plane_ref(const float* x, int64_t H, int64_t W, int kernel, int str
 
 // maxpool_plane_ref at kernel 2, stride 2, padding 0: the window of (oh, ow)
 // is x[2oh .. 2oh+1, 2ow .. 2ow+1], taken in the same order with selects
-// instead of branches (random data makes every compare a coin flip).
+// instead of branches (random data makes every compare a coin flip), and a
+// row of outputs at a time in SIMD lanes.
+template <bool kArgmax>
+static void maxpool2x2_row(const float* __restrict r0, const float* __restrict r1, int32_t at0, int32_t W,
+                           int64_t OW, float* __restrict y, int32_t* __restrict argmax) {
+#pragma omp simd
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    const int32_t at = at0 + static_cast<int32_t>(2 * ow);
+    float best = r0[2 * ow];
+    int32_t best_at = at;
+    const float c1 = r0[2 * ow + 1], c2 = r1[2 * ow], c3 = r1[2 * ow + 1];
+    bool take = maxpool_takes(c1, best);
+    best = take ? c1 : best;
+    best_at = take ? at + 1 : best_at;
+    take = maxpool_takes(c2, best);
+    best = take ? c2 : best;
+    best_at = take ? at + W : best_at;
+    take = maxpool_takes(c3, best);
+    best = take ? c3 : best;
+    best_at = take ? at + W + 1 : best_at;
+    y[ow] = best;
+    if constexpr (kArgmax) argmax[ow] = best_at;
+  }
+}
+
 void maxpool2x2_plane(const float* x, int64_t H, int64_t W, float* y, int32_t* argmax) {
   const int64_t OH = H / 2, OW = W / 2;
   for (int64_t oh = 0; oh < OH; ++oh) {
     const float* r0 = x + 2 * oh * W;
-    const float* r1 = r0 + W;
-    const int32_t row = static_cast<int32_t>(2 * oh * W);
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const int32_t at = row + static_cast<int32_t>(2 * ow);
-      float best = r0[2 * ow];
-      int32_t best_at = at;
-      const float cells[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
-      const int32_t where[3] = {at + 1, at + static_cast<int32_t>(W), at + static_cast<int32_t>(W) + 1};
-      for (int i = 0; i < 3; ++i) {
-        const bool take = maxpool_takes(cells[i], best);
-        best = take ? cells[i] : best;
-        best_at = take ? where[i] : best_at;
-      }
-      y[oh * OW + ow] = best;
-      if (argmax) argmax[oh * OW + ow] = best_at;
-    }
+    const int32_t at0 = static_cast<int32_t>(2 * oh * W);
+    if (argmax)
+      maxpool2x2_row<true>(r0, r0 + W, at0, static_cast<int32_t>(W), OW, y + oh * OW, argmax + oh * OW);
+    else
+      maxpool2x2_row<false>(r0, r0 + W, at0, static_cast<int32_t>(W), OW, y + oh * OW, nullptr);
   }
 }
 

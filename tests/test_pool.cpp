@@ -84,23 +84,27 @@ TEST_CASE("max pool propagates NaN") {
 TEST_CASE("2x2 max pool fast path equals the reference exactly: values, argmax, ties, NaN") {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> small(-2, 2), coin(0, 15);
-  for (int64_t H = 1; H <= 9; ++H)
-    for (int64_t W = 1; W <= 9; ++W) {
-      if (H < 2 || W < 2) continue;  // smaller than the window (the op rejects it)
-      std::vector<float> x(static_cast<size_t>(H * W));
-      for (float& v : x) v = coin(rng) == 0 ? std::nanf("") : static_cast<float>(small(rng));  // ties, NaNs
-      const int64_t OH = H / 2, OW = W / 2;
-      std::vector<float> y_ref(OH * OW), y_fast(OH * OW);
-      std::vector<int32_t> a_ref(OH * OW), a_fast(OH * OW, -1);
-      maxpool_plane_ref(x.data(), H, W, 2, 2, 0, OH, OW, y_ref.data(), a_ref.data());
-      maxpool2x2_plane(x.data(), H, W, y_fast.data(), a_fast.data());
-      INFO("plane " << H << "x" << W);
-      CHECK(std::memcmp(y_ref.data(), y_fast.data(), y_ref.size() * sizeof(float)) == 0);
-      CHECK(a_ref == a_fast);
-      std::vector<float> y_noarg(OH * OW);  // without argmax (eval mode): the same values
-      maxpool2x2_plane(x.data(), H, W, y_noarg.data(), nullptr);
-      CHECK(std::memcmp(y_ref.data(), y_noarg.data(), y_ref.size() * sizeof(float)) == 0);
-    }
+  // Every small plane, and rows of 16-37 outputs (H 2-4): whole SIMD vectors of 8
+  // and 16 lanes and every tail after them.
+  std::vector<std::pair<int64_t, int64_t>> planes;
+  for (int64_t H = 2; H <= 9; ++H)
+    for (int64_t W = 2; W <= 9; ++W) planes.push_back({H, W});
+  for (int64_t W = 32; W <= 75; ++W) planes.push_back({W % 3 + 2, W});
+  for (const auto& [H, W] : planes) {
+    std::vector<float> x(static_cast<size_t>(H * W));
+    for (float& v : x) v = coin(rng) == 0 ? std::nanf("") : static_cast<float>(small(rng));  // ties, NaNs
+    const int64_t OH = H / 2, OW = W / 2;
+    std::vector<float> y_ref(OH * OW), y_fast(OH * OW);
+    std::vector<int32_t> a_ref(OH * OW), a_fast(OH * OW, -1);
+    maxpool_plane_ref(x.data(), H, W, 2, 2, 0, OH, OW, y_ref.data(), a_ref.data());
+    maxpool2x2_plane(x.data(), H, W, y_fast.data(), a_fast.data());
+    INFO("plane " << H << "x" << W);
+    CHECK(std::memcmp(y_ref.data(), y_fast.data(), y_ref.size() * sizeof(float)) == 0);
+    CHECK(a_ref == a_fast);
+    std::vector<float> y_noarg(OH * OW);  // without argmax (eval mode): the same values
+    maxpool2x2_plane(x.data(), H, W, y_noarg.data(), nullptr);
+    CHECK(std::memcmp(y_ref.data(), y_noarg.data(), y_ref.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("max pool gradients") {
