@@ -12,7 +12,7 @@ and activation bits, width or match_size. Its label is "wBITS aBITS", with
 the model, data and size prefixed when the grid has more than one of them.
 BASELINE is a label as printed, e.g. "w2 a2". Bad arguments exit with 2.
 """
-import csv, math, statistics, sys
+import csv, math, sys
 
 
 def fail(msg):
@@ -49,15 +49,25 @@ for r in rows:
     try:
         c = configs.setdefault(" ".join(parts), {"acc": [], "bytes": int(r["weight_bytes"]),
                                                  "width": float(r["width"])})
-        c["acc"].append(100 * float(r["test_acc_at_best"]))
+        c["acc"].append(float(r["test_acc_at_best"]))
     except (TypeError, ValueError):
         fail(f"{path}: run {r.get('run')!r} has a weight_bytes, width or test_acc_at_best that is not a number")
 if base not in configs:
     fail(f"no configuration {base!r} in {path} (there are: {', '.join(configs)})")
 
 
+# Mean and sample standard deviation of accuracies (fractions), in %,
+# computed as taper report computes them (apps/cmd_report.cpp, stat_of):
+# a plain double sum, then 100x, so both print the same digits.
+def average(v):
+    return 100 * (sum(v) / len(v))
+
+
 def spread(v):
-    return statistics.stdev(v) if len(v) > 1 else float("nan")
+    if len(v) < 2:
+        return float("nan")
+    m = sum(v) / len(v)
+    return 100 * math.sqrt(sum((x - m) * (x - m) for x in v) / (len(v) - 1))
 
 
 b = configs[base]
@@ -65,9 +75,9 @@ w = max(20, max(len(k) for k in configs))
 print(f"{'configuration':{w}s} {'width':>6s} {'weight bytes':>12s} {'n':>2s} {'mean':>6s} {'std':>5s}  "
       f"{'- ' + base:>9s} {'SE':>5s} {'bytes':>6s}  seeds")
 for label, c in sorted(configs.items(), key=lambda kv: kv[1]["bytes"]):
-    v, m = c["acc"], statistics.mean(c["acc"])
-    diff = m - statistics.mean(b["acc"])
+    v, m = c["acc"], average(c["acc"])
+    diff = m - average(b["acc"])
     se = math.sqrt(spread(v) ** 2 / len(v) + spread(b["acc"]) ** 2 / len(b["acc"]))
     against = f"{diff:+9.2f} {se:5.2f}" if label != base else f"{'':9s} {'':5s}"
     print(f"{label:{w}s} {c['width']:6.3f} {c['bytes']:12,d} {len(v):2d} {m:6.2f} {spread(v):5.2f}  "
-          f"{against} {c['bytes'] / b['bytes']:6.2f}  {', '.join(f'{x:.2f}' for x in v)}")
+          f"{against} {c['bytes'] / b['bytes']:6.2f}  {', '.join(f'{100 * x:.2f}' for x in v)}")
