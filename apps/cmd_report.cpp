@@ -284,6 +284,7 @@ ReportCounts write_report(const std::string& dir) {
   Chart curves;
   curves.title = "test accuracy per epoch, mean over seeds (" + title + ")";
   curves.x_label = "epoch";
+  curves.whole_x = true;
   curves.y_label = "test accuracy (%)";
   for (size_t i = 0; i < configs.size(); ++i) {
     Series s{configs[i].label, palette(i), Marker::None, true};

@@ -79,13 +79,14 @@ struct Canvas {
 
 }  // namespace
 
-std::vector<double> nice_ticks(double lo, double hi, int target) {
+std::vector<double> nice_ticks(double lo, double hi, int target, double min_step) {
   check(std::isfinite(lo) && std::isfinite(hi) && lo < hi && target >= 1, "nice_ticks: need lo < hi, got ", lo,
         " and ", hi);
   // The step of 1, 2 or 5 times a power of ten nearest (in ratio) to (hi - lo) / target.
   double raw = (hi - lo) / target, p = std::pow(10.0, std::floor(std::log10(raw))), step = p;
   for (double m : {2.0, 5.0, 10.0})
     if (std::fabs(std::log(m * p / raw)) < std::fabs(std::log(step / raw))) step = m * p;
+  step = std::max(step, min_step);
   std::vector<double> t;
   for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k += 1)
     t.push_back(k * step == 0 ? 0.0 : k * step);  // no "-0"
@@ -274,7 +275,7 @@ Image draw_chart(const Chart& chart) {
     if (ticks < 2)  // a range inside one 1-2-5 step: label the ends
       for (double v : {a.x_lo, a.x_hi}) c.text(xpix(v) - 8, y1 + 8, log_label(v), kText);
   } else {
-    const std::vector<double> xt = nice_ticks(a.x_lo, a.x_hi, 10);
+    const std::vector<double> xt = nice_ticks(a.x_lo, a.x_hi, 10, chart.whole_x ? 1.0 : 0.0);
     for (double v : xt) {
       int x = xpix(v);
       c.rect(x, y0, x + 1, y1, kGrid);

@@ -64,6 +64,7 @@ struct Chart {
   int width = 900, height = 560;
   std::string title, x_label, y_label;
   bool log_x = false;            // x axis in log10 (every x must be > 0)
+  bool whole_x = false;          // x ticks at whole numbers only (epochs)
   std::vector<Series> series;
 };
 
@@ -75,8 +76,9 @@ Image draw_chart(const Chart& chart);
 // Axis ticks: the multiples of one round step (1, 2 or 5 x 10^k) in [lo, hi],
 // the step nearest in ratio to (hi - lo) / target; labelled by
 // tick_label with as many decimals as the step needs (2.5 with step 0.5, 40
-// with step 10). Throws unless lo < hi, both finite, target >= 1.
-std::vector<double> nice_ticks(double lo, double hi, int target);
+// with step 10); the step is at least min_step (1 for whole numbers, a
+// round step itself). Throws unless lo < hi, both finite, target >= 1.
+std::vector<double> nice_ticks(double lo, double hi, int target, double min_step = 0);
 std::string tick_label(double v, double step);
 
 // A qualitative palette (matplotlib's tab10) for the i-th series.

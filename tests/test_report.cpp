@@ -90,6 +90,9 @@ TEST_CASE("chart ticks: round steps of 1, 2 or 5 x 10^k inside the range") {
   CHECK(nice_ticks(71.9, 85.1, 6) == V{72, 74, 76, 78, 80, 82, 84});  // 2.2: step 2
   CHECK(nice_ticks(0.46, 10.54, 10) == V{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});  // 1.008: step 1
   CHECK(nice_ticks(0.5, 5.5, 5) == V{1, 2, 3, 4, 5});
+  CHECK(nice_ticks(1.0, 5.0, 10) == V{1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0});
+  CHECK(nice_ticks(1.0, 5.0, 10, 1.0) == V{1, 2, 3, 4, 5});  // whole numbers (epochs)
+  CHECK(nice_ticks(0.0, 100.0, 10, 1.0) == V{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100});  // a larger step stays
   CHECK(nice_ticks(-1.0, 1.0, 4) == V{-1.0, -0.5, 0.0, 0.5, 1.0});  // 0 and the ends included
   V small = nice_ticks(0.0, 0.25, 5);                               // step 0.05
   REQUIRE(small.size() == 6);
