@@ -339,7 +339,7 @@ EpochEnd run_epoch(Run& run, BatchLoader& loader, int epoch, EpochMetrics& e) {
   run.opt->lr = run.schedule.lr_at(epoch);
   run.model->set_training(true);
   loader.start_epoch(static_cast<uint64_t>(epoch), p.batches);
-  Progress progress(epoch + 1, cfg.epochs, loader.num_batches());
+  Progress progress(epoch + 1, cfg.epochs, loader.num_batches(), p.steps, p.seen);
   SoftmaxCrossEntropy ce;
   Tape tape;
   Var x;

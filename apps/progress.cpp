@@ -8,16 +8,17 @@
 
 namespace taper::app {
 
-Progress::Progress(int epoch, int epochs, int64_t batches)
-    : epoch_(epoch), epochs_(epochs), batches_(batches), tty_(isatty(STDERR_FILENO)),
+Progress::Progress(int epoch, int epochs, int64_t batches, int64_t first, int64_t images_before)
+    : epoch_(epoch), epochs_(epochs), batches_(batches), first_(first), images_before_(images_before),
+      tty_(isatty(STDERR_FILENO)),
       start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(int64_t b, double loss, double acc, int64_t images) {
   if (!comm_is_root()) return;  // under mpirun, rank 0 speaks for the job
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double img_s = secs > 0 ? images / secs : 0.0;
-  const int64_t done = b + 1;
-  const double eta = done ? secs / done * (batches_ - done) : 0.0;
+  const double img_s = secs > 0 ? (images - images_before_) / secs : 0.0;
+  const int64_t done = b + 1, taken = done - first_;
+  const double eta = taken > 0 ? secs / taken * (batches_ - done) : 0.0;
   if (tty_) {
     const int width = 24;
     int filled = static_cast<int>(width * done / batches_);
