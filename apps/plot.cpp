@@ -312,16 +312,36 @@ Image draw_chart(const Chart& chart) {
       ly += 18;
     }
   }
-  // Tags last, on a white box, above their point and right of it (left where
-  // the plot ends), clear of a ring of radius 9, so that no line or error
-  // bar runs through them.
+  // Tags last, each on a white box next to its point, clear of a ring of
+  // radius 9: of the spots above or below, right or left of the point, the
+  // one that would hide the fewest drawn pixels (lines, error bars, markers,
+  // tags placed before it; the grid does not count), the first on a tie.
+  auto hidden = [&](int bx0, int by0, int bx1, int by1) {
+    int n = 0;
+    for (int y = by0; y < by1; ++y)
+      for (int x = bx0; x < bx1; ++x) {
+        const uint8_t* px = &c.img.rgb[(static_cast<size_t>(y) * c.img.width + x) * 3];
+        const Color v{px[0], px[1], px[2]};
+        n += v != kWhite && v != kGrid;
+      }
+    return n;
+  };
   for (const auto& s : chart.series)
     for (size_t i = 0; i < s.x.size() && i < s.tags.size(); ++i) {
       if (s.tags[i].empty()) continue;
       PlotPoint p = chart_point(chart, s.x[i], s.y[i]);
       std::string copy = s.tags[i];
       const int w = stb_easy_font_width(copy.data()), h = stb_easy_font_height(copy.data());
-      const int tx = p.x + 11 + w <= x1 ? p.x + 11 : p.x - 11 - w, ty = p.y - 16;
+      const int spots[4][2] = {{p.x + 11, p.y - 16}, {p.x + 11, p.y + 9}, {p.x - 11 - w, p.y - 16},
+                               {p.x - 11 - w, p.y + 9}};
+      int tx = 0, ty = 0, best = -1;
+      for (const auto& xy : spots) {
+        const int bx0 = xy[0] - 1, by0 = xy[1] - 1, bx1 = xy[0] + w + 1, by1 = xy[1] + h + 1;
+        if (bx0 <= x0 || bx1 > x1 || by0 < y0 || by1 >= y1) continue;  // inside the axes only
+        const int n = hidden(bx0, by0, bx1, by1);
+        if (best < 0 || n < best) best = n, tx = xy[0], ty = xy[1];
+      }
+      if (best < 0) tx = p.x + 11 + w <= x1 ? p.x + 11 : p.x - 11 - w, ty = p.y - 16;  // no spot fits inside
       c.rect(tx - 1, ty - 1, tx + w + 1, ty + h + 1, kWhite);
       c.text(tx, ty, s.tags[i], kText);
     }

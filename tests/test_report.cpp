@@ -84,6 +84,35 @@ TEST_CASE("chart: a log x axis spaces decades evenly, points carry their series'
   CHECK_THROWS(draw_chart(c));
 }
 
+TEST_CASE("chart: a point's tag goes where it hides no line, error bar or other tag") {
+  // A rising line through three points, each tagged and with an error bar:
+  // the usual spot (above right) lies on the line, so a tag must move.
+  Chart c;
+  Series s;
+  s.color = palette(0);
+  s.line = true;
+  s.x = {1, 2, 3};
+  s.y = {1, 2, 3};
+  s.err = {0.3, 0.3, 0.3};
+  Series t = s;  // a second, flat series crossing the middle point
+  t.color = palette(1);
+  t.x = {1.5, 2.5};
+  t.y = {2.02, 2.02};
+  t.err.clear();
+  c.series = {s, t};
+  auto count = [](const Image& img, Color col) {
+    size_t n = 0;
+    for (size_t i = 0; i < img.rgb.size(); i += 3) n += Color{img.rgb[i], img.rgb[i + 1], img.rgb[i + 2]} == col;
+    return n;
+  };
+  const Image bare = draw_chart(c);
+  c.series[0].tags = {"first point", "second point", "third point"};
+  const Image tagged = draw_chart(c);
+  CHECK(count(tagged, palette(0)) == count(bare, palette(0)));
+  CHECK(count(tagged, palette(1)) == count(bare, palette(1)));
+  CHECK(count(tagged, Color{30, 30, 30}) > 0);  // the tags' text was drawn
+}
+
 TEST_CASE("chart ticks: round steps of 1, 2 or 5 x 10^k inside the range") {
   using V = std::vector<double>;
   CHECK(nice_ticks(36.0, 88.0, 6) == V{40, 50, 60, 70, 80});        // 8.67: step 10
