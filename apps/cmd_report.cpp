@@ -29,7 +29,9 @@ const char* kUsage =
     "  Reads every run folder under DIR (a `taper sweep` output, or any folder of\n"
     "  `taper train` runs) and writes DIR/results.csv (one row per finished run),\n"
     "  DIR/summary.md (mean +- std over seeds per configuration), DIR/pareto.png\n"
-    "  (test accuracy vs weight bytes) and DIR/curves.png (test accuracy per epoch).\n";
+    "  (test accuracy vs weight bytes) and DIR/curves.png (test accuracy per epoch);\n"
+    "  for an equal-size grid (one model and data, every run at one --match-size)\n"
+    "  also DIR/bits.png (test accuracy vs average weight bits).\n";
 
 struct Run {
   std::string name;
@@ -222,7 +224,7 @@ ReportCounts write_report(const std::string& dir) {
         "test at best val | last test | best val | epochs | seconds per run |\n"
      << "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
   struct Point {
-    double bytes, acc, err;
+    double bytes, bits, acc, err;  // weight bytes, average weight bits, test accuracy (%) and its std
     std::string tag;
     bool prog;
   };
@@ -248,7 +250,7 @@ ReportCounts write_report(const std::string& dir) {
     Stat s = stat_of(best);
     char width[32] = "";
     if (num(cf["width"]) != 1.0) std::snprintf(width, sizeof width, " x%g", num(cf["width"]));
-    points.push_back({num(rs["weight_bytes"]), 100 * s.mean, std::isnan(s.std) ? 0.0 : 100 * s.std,
+    points.push_back({num(rs["weight_bytes"]), num(rs["avg_weight_bits"]), 100 * s.mean, std::isnan(s.std) ? 0.0 : 100 * s.std,
                       "w" + cf.value("wbits", std::string("?")) + " a" + std::to_string(cf.value("abits", 0)) + width,
                       progressive(cf.value("wbits", std::string("")))});
   }
@@ -279,6 +281,35 @@ ReportCounts write_report(const std::string& dir) {
     }
   pareto.series = {homo, prog, front};  // the front's rings drawn around the points
   if (!points.empty()) write_png(dir + "/pareto.png", draw_chart(pareto));
+
+  // bits.png, for an equal-size grid (every configuration of one model and
+  // data at one match_size): the weight bytes are all about the same, so the
+  // Pareto plot's x axis says little; this one sets accuracy against the
+  // average weight bits, the trade of bits for width.
+  std::set<std::string> models, matches;
+  for (const auto& c : configs) {
+    const json& cf = c.runs[0]->config;
+    models.insert(cf.value("model", std::string()) + " on " + cf.value("data", std::string()));
+    matches.insert(cf.contains("match_size") && cf["match_size"].is_string() ? cf["match_size"].get<std::string>()
+                                                                              : std::string());
+  }
+  const std::string match = models.size() == 1 && matches.size() == 1 ? *matches.begin() : "";
+  if (!match.empty()) {
+    Chart bits;
+    bits.title = "test accuracy at the best validation epoch vs average weight bits, all at the weight bytes of w" +
+                 match + " (" + title + ")";
+    bits.x_label = "average weight bits";
+    bits.y_label = "test accuracy (%)";
+    Series h{"homogeneous (one bit width)", palette(0), Marker::Square},
+        g{"progressive (per stage)", palette(1), Marker::Diamond};
+    for (const auto& p : points) {
+      Series& s = p.prog ? g : h;
+      s.x.push_back(p.bits), s.y.push_back(p.acc), s.err.push_back(p.err), s.tags.push_back(p.tag);
+    }
+    bits.series = {h, g};
+    write_png(dir + "/bits.png", draw_chart(bits));
+    counts.bits_plot = true;
+  }
 
   // curves.png: mean test accuracy per epoch over the seeds (epochs every seed reached).
   Chart curves;
@@ -314,10 +345,10 @@ int cmd_report(int argc, char** argv) {
   const std::string dir = args.positional()[0];
   ReportCounts c = write_report(dir);
   if (!c.finished) fail(dir, ": no finished run folders (config.json and result.json) to report");
-  std::printf("%d finished runs (%d configurations)%s: %s/results.csv, summary.md, pareto.png, curves.png\n",
+  std::printf("%d finished runs (%d configurations)%s: %s/results.csv, summary.md, pareto.png, curves.png%s\n",
               c.finished, c.configurations,
               c.unfinished ? (", " + std::to_string(c.unfinished) + " unfinished left out").c_str() : "",
-              dir.c_str());
+              dir.c_str(), c.bits_plot ? ", bits.png" : "");
   return 0;
 }
 

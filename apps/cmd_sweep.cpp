@@ -233,8 +233,8 @@ int cmd_sweep(int argc, char** argv) {
   if (!comm_is_root()) return failures ? 1 : 0;
 
   ReportCounts rc = write_report(dir);
-  std::printf("report: %d finished runs, %d configurations: %s/results.csv, summary.md, pareto.png, curves.png\n",
-              rc.finished, rc.configurations, dir.c_str());
+  std::printf("report: %d finished runs, %d configurations: %s/results.csv, summary.md, pareto.png, curves.png%s\n",
+              rc.finished, rc.configurations, dir.c_str(), rc.bits_plot ? ", bits.png" : "");
   if (failures) {
     std::printf("%lld runs failed (run the sweep again to retry them)", static_cast<long long>(failures));
     for (const auto& f : failed) std::printf(" %s", f.c_str());

@@ -18,9 +18,10 @@ using namespace taper::testing;
 namespace {
 
 void fake_run(const TempDir& dir, const std::string& name, const std::string& wbits, int seed, double acc,
-              bool finished = true) {
+              bool finished = true, const std::string& match_size = "null") {
   write_text(dir / name + "/config.json", R"({"model": "m", "data": "d", "wbits": ")" + wbits +
-                                              R"(", "abits": 2, "width": 1.0, "match_size": null, "seed": )" +
+                                              R"(", "abits": 2, "width": 1.0, "match_size": )" + match_size +
+                                              R"(, "seed": )" +
                                               std::to_string(seed) + R"(, "epochs": 2, "threads": 1, "out": "x"})");
   write_text(dir / name + "/metrics.jsonl", R"({"epoch": 1, "test_acc": 0.1})" "\n" R"({"epoch": 2, "test_acc": )" +
                                                 std::to_string(acc) + "}\n");
@@ -55,6 +56,26 @@ TEST_CASE("report: results.csv rows and summary.md mean +- sample std over seeds
         std::string::npos);
   CHECK(std::filesystem::exists(dir / "pareto.png"));
   CHECK(std::filesystem::exists(dir / "curves.png"));
+  CHECK(!std::filesystem::exists(dir / "bits.png"));  // not an equal-size grid
+}
+
+TEST_CASE("report: an equal-size grid (one match_size) also gets bits.png") {
+  TempDir dir;
+  fake_run(dir, "a-s1", "2", 1, 0.5, true, R"("2")");
+  fake_run(dir, "b-s1", "4-2-1", 1, 0.55, true, R"("2")");
+  RunResult r = run_taper("report " + dir.path());
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(std::filesystem::exists(dir / "bits.png"));
+  CHECK(r.out.find("bits.png") != std::string::npos);
+
+  TempDir mixed;  // two sizes: no common size to compare at
+  fake_run(mixed, "a-s1", "2", 1, 0.5, true, R"("2")");
+  fake_run(mixed, "b-s1", "4-2-1", 1, 0.55, true, R"("4")");
+  r = run_taper("report " + mixed.path());
+  REQUIRE(r.exit_code == 0);
+  CHECK(!std::filesystem::exists(mixed / "bits.png"));
+  CHECK(r.out.find("bits.png") == std::string::npos);
 }
 
 TEST_CASE("chart: a log x axis spaces decades evenly, points carry their series' color") {
