@@ -309,6 +309,8 @@ ReportCounts write_report(const std::string& dir) {
     bits.series = {h, g};
     write_png(dir + "/bits.png", draw_chart(bits));
     counts.bits_plot = true;
+  } else {
+    std::remove((dir + "/bits.png").c_str());  // an earlier report's, of runs that were all one size
   }
 
   // curves.png: mean test accuracy per epoch over the seeds (epochs every seed reached).

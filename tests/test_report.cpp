@@ -69,8 +69,10 @@ TEST_CASE("report: an equal-size grid (one match_size) also gets bits.png") {
   CHECK(std::filesystem::exists(dir / "bits.png"));
   CHECK(r.out.find("bits.png") != std::string::npos);
 
-  TempDir mixed;  // two sizes: no common size to compare at
+  TempDir mixed;  // two sizes: no common size to compare at; the one-size report's bits.png goes
   fake_run(mixed, "a-s1", "2", 1, 0.5, true, R"("2")");
+  REQUIRE(run_taper("report " + mixed.path()).exit_code == 0);
+  REQUIRE(std::filesystem::exists(mixed / "bits.png"));
   fake_run(mixed, "b-s1", "4-2-1", 1, 0.55, true, R"("4")");
   r = run_taper("report " + mixed.path());
   REQUIRE(r.exit_code == 0);
