@@ -8,6 +8,13 @@
 
 namespace taper::app {
 
+namespace {
+
+// "--name" or "--name=value"; negative numbers ("-1", "-0.5") are values.
+bool looks_like_flag(const std::string& a) { return a.size() > 2 && a.compare(0, 2, "--") == 0; }
+
+}  // namespace
+
 Args::Args(int argc, char** argv, const std::set<std::string>& switches) : command_(argv[0]) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -23,14 +30,21 @@ Args::Args(int argc, char** argv, const std::set<std::string>& switches) : comma
         value = a.substr(eq + 1);
         inline_value = true;
       }
-      if (values_.count(name) || switches_given_.count(name)) fail("flag ", name, " is given twice");
+      if (values_.count(name) || switches_given_.count(name) || no_value_.count(name))
+        fail("flag ", name, " is given twice");
       if (switches.count(name)) {
         if (inline_value) fail("flag ", name, " takes no value");
         switches_given_.insert(name);
         continue;
       }
       if (!inline_value) {
-        if (i + 1 >= argc) fail("flag ", name, " needs a value");
+        // Missing values are reported when the command reads the flag, so
+        // that a misspelt flag at the end is called unknown, not valueless;
+        // a following flag is never taken as the value.
+        if (i + 1 >= argc || looks_like_flag(argv[i + 1])) {
+          no_value_.insert(name);
+          continue;
+        }
         value = argv[++i];
       }
       values_[name] = value;
@@ -49,6 +63,7 @@ bool Args::flag(const std::string& name) {
 
 std::optional<std::string> Args::get(const std::string& name) {
   read_.insert(name);
+  if (no_value_.count(name)) fail("flag ", name, " needs a value");
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
   return it->second;
@@ -78,6 +93,8 @@ void Args::finish() const {
   for (const auto& [name, value] : values_)
     if (!read_.count(name)) fail("unknown flag ", name, " for 'taper ", command_, "' (see --help)");
   for (const auto& name : switches_given_)
+    if (!read_.count(name)) fail("unknown flag ", name, " for 'taper ", command_, "' (see --help)");
+  for (const auto& name : no_value_)
     if (!read_.count(name)) fail("unknown flag ", name, " for 'taper ", command_, "' (see --help)");
 }
 

@@ -21,7 +21,7 @@ class Args {
 
   bool help() const { return help_; }
   bool flag(const std::string& name);  // a switch
-  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  bool has(const std::string& name) const { return values_.count(name) > 0 || no_value_.count(name) > 0; }
   std::optional<std::string> get(const std::string& name);
   std::string get_or(const std::string& name, const std::string& fallback);
   int64_t get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi);
@@ -36,6 +36,7 @@ class Args {
   std::string command_;
   std::map<std::string, std::string> values_;
   std::set<std::string> switches_given_;
+  std::set<std::string> no_value_;  // value flags given without a value: an error once read
   std::set<std::string> read_;
   std::vector<std::string> positional_;
   bool help_ = false;

@@ -263,7 +263,8 @@ ReportCounts write_report(const std::string& dir) {
   pareto.x_label = "weight bytes";
   pareto.y_label = "test accuracy (%)";
   pareto.log_x = true;
-  Series homo{"homogeneous (one bit width)", palette(0), Marker::Square}, prog{"progressive (per stage)", palette(1), Marker::Diamond};
+  Series homo = make_series("homogeneous (one bit width)", palette(0), Marker::Square);
+  Series prog = make_series("progressive (per stage)", palette(1), Marker::Diamond);
   for (const auto& p : points) {
     Series& s = p.prog ? prog : homo;
     s.x.push_back(p.bytes), s.y.push_back(p.acc), s.err.push_back(p.err), s.tags.push_back(p.tag);
@@ -272,7 +273,7 @@ ReportCounts write_report(const std::string& dir) {
   std::sort(sorted.begin(), sorted.end(), [](const Point& a, const Point& b) {
     return a.bytes < b.bytes || (a.bytes == b.bytes && a.acc > b.acc);
   });
-  Series front{"Pareto front", {40, 40, 40}, Marker::Ring, true};
+  Series front = make_series("Pareto front", {40, 40, 40}, Marker::Ring, true);
   double best_acc = -INFINITY;
   for (const auto& p : sorted)
     if (p.acc > best_acc) {
@@ -300,8 +301,8 @@ ReportCounts write_report(const std::string& dir) {
                  match + " (" + title + ")";
     bits.x_label = "average weight bits";
     bits.y_label = "test accuracy (%)";
-    Series h{"homogeneous (one bit width)", palette(0), Marker::Square},
-        g{"progressive (per stage)", palette(1), Marker::Diamond};
+    Series h = make_series("homogeneous (one bit width)", palette(0), Marker::Square);
+    Series g = make_series("progressive (per stage)", palette(1), Marker::Diamond);
     for (const auto& p : points) {
       Series& s = p.prog ? g : h;
       s.x.push_back(p.bits), s.y.push_back(p.acc), s.err.push_back(p.err), s.tags.push_back(p.tag);
@@ -320,7 +321,7 @@ ReportCounts write_report(const std::string& dir) {
   curves.whole_x = true;
   curves.y_label = "test accuracy (%)";
   for (size_t i = 0; i < configs.size(); ++i) {
-    Series s{configs[i].label, palette(i), Marker::None, true};
+    Series s = make_series(configs[i].label, palette(i), Marker::None, true);
     size_t n = SIZE_MAX;
     for (const Run* r : configs[i].runs) n = std::min(n, r->test_curve.size());
     for (size_t e = 0; e < n; ++e) {

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace taper::app {
@@ -59,6 +60,16 @@ struct Series {
   std::vector<double> err;       // empty, or +- y error bar per point
   std::vector<std::string> tags; // empty, or a short text written next to each point
 };
+
+// A series with no points yet.
+inline Series make_series(std::string label, Color color, Marker marker, bool line = false) {
+  Series s;
+  s.label = std::move(label);
+  s.color = color;
+  s.marker = marker;
+  s.line = line;
+  return s;
+}
 
 struct Chart {
   int width = 900, height = 560;

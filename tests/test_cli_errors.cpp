@@ -38,6 +38,9 @@ TEST_CASE("summary: bad models, policies and flags exit with 2") {
   expect_usage_error("summary lenet5 --match-size 8-8", "gives 2 values");
   expect_usage_error("summary lenet5 --wibts 2", "unknown flag --wibts");
   expect_usage_error("summary lenet5 --wbits", "flag --wbits needs a value");
+  expect_usage_error("summary lenet5 --wbits --abits 2", "flag --wbits needs a value");
+  expect_usage_error("summary lenet5 --wibts", "unknown flag --wibts");
+  expect_usage_error("summary lenet5 --wibts --abits 2", "unknown flag --wibts");
   expect_usage_error("summary lenet5 --json=1", "takes no value");
   expect_usage_error("summary lenet5 lenet5", "unexpected argument");
   expect_usage_error("summary lenet5 -x", "unknown option '-x'");
