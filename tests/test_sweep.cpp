@@ -235,4 +235,9 @@ TEST_CASE("sweep: the shipped grids are valid") {
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("10 runs") != std::string::npos);  // 5 policies x 2 seeds
   }
+  RunResult w = run_taper("sweep experiments/fmnist-vgg7-width.json --list --threads 1");
+  INFO(w.err);
+  CHECK(w.exit_code == 0);
+  CHECK(w.out.find("2 runs") != std::string::npos);  // one policy x 2 seeds
+  CHECK(w.out.find("-x1.404-s2  width 1.404") != std::string::npos);
 }
