@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+// stb_easy_font defines a spacing setter taper does not call.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
 #include <stb_easy_font.h>
+#pragma GCC diagnostic pop
 #include <stb_image_write.h>
 
 #include "engine/error.h"
