@@ -1,9 +1,11 @@
 // A strict command-line flag reader for taper's subcommands.
 //
 // Flags are `--name value`, `--name=value`, or switches (`--json`) declared
-// as such. Every flag a command does not read is an error at finish(), and
-// every value is range-checked, so a typo never silently falls back to a
-// default. Errors are taper::Error (exit code 2 in apps/main.cpp).
+// as such. A value that starts with `--` is given as `--name=value`: a flag
+// followed by another flag has no value. Every flag a command does not read
+// is an error at finish(), and every value is range-checked, so a typo never
+// silently falls back to a default. Errors are taper::Error (exit code 2 in
+// apps/main.cpp).
 #pragma once
 
 #include <map>
